@@ -1,0 +1,1 @@
+"""imagegate: a self-hosted, OpenAI-compatible image-generation gateway."""

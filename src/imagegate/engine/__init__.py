@@ -1,0 +1,1 @@
+"""Task lifecycle: states, transitions, retry policy, deadlines, cancel and idempotency."""

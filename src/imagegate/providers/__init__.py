@@ -1,0 +1,1 @@
+"""Provider adapters: one small class per vendor behind ``providers.base.Provider``."""

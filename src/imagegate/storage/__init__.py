@@ -1,0 +1,1 @@
+"""Where result images live: a local directory or an S3-compatible bucket."""

@@ -1,0 +1,29 @@
+"""The storage interface: bytes in, bytes out, and URLs a client may fetch for a while."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Storage(Protocol):
+    """Put, get and delete objects by key, and sign time-limited URLs for them."""
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def get(self, key: str) -> bytes:
+        """The object's bytes; raises ``KeyError`` when it does not exist."""
+        ...
+
+    async def delete(self, keys: list[str]) -> None:
+        """Remove objects; keys that do not exist are ignored."""
+        ...
+
+    def url(self, key: str, expires_at: int) -> str:
+        """A URL valid until ``expires_at`` (unix seconds).
+
+        It may be relative to the gateway (``/v1/files/...``); the API makes it absolute.
+        Signing does no I/O, so the status route can call it for every image it renders.
+        """
+        ...
+
+    async def aclose(self) -> None: ...
