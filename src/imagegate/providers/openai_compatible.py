@@ -1,0 +1,165 @@
+"""Adapter for any OpenAI-compatible images upstream, including another imagegate.
+
+Follows ``POST /v1/images/generations`` with the OpenAI request and error shapes. An upstream
+that implements the asynchronous task contract (imagegate's, after the gateway whose task
+routes it restates) answers a task object ``{task_id, poll_url, status, data, error}``
+instead of images; we then follow the exact ``poll_url`` (``GET``) until ``completed`` or
+``failed`` and cancel with ``DELETE /v1/tasks/{id}``. ``Prefer: respond-async`` asks for the
+task form; an upstream that ignores the header simply answers with images.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from imagegate.errors import (
+    ContentPolicyViolation,
+    JobFailed,
+    ProviderAmbiguous,
+)
+from imagegate.providers._util import as_dict, job_url, poll_error, request_timeout
+from imagegate.providers.base import (
+    Completed,
+    JobRef,
+    JobStatus,
+    Provider,
+    ProviderRequest,
+    Submitted,
+    decode_json,
+    send,
+)
+from imagegate.providers.openai import openai_error, parse_images
+
+# Request fields forwarded when set; ``output_format`` only when it is not the default.
+_FORWARDED = (
+    "quality",
+    "style",
+    "background",
+    "output_compression",
+    "aspect_ratio",
+    "resolution",
+    "seed",
+    "negative_prompt",
+    "user",
+)
+_ACTIVE: dict[str, Literal["queued", "running"]] = {"pending": "queued", "processing": "running"}
+
+
+def _is_task(body: dict[str, Any]) -> bool:
+    return "task_id" in body or "poll_url" in body
+
+
+class OpenAICompatibleProvider(Provider):
+    """Sync answers become ``Completed``; task answers become ``Submitted`` and are polled."""
+
+    kind = "openai_compatible"
+    max_n_per_call = 10
+    submits_jobs = True
+    supports_cancel = True
+    poll_interval_s = 3.0
+
+    @property
+    def base_url(self) -> str:
+        if not self.settings.base_url:
+            raise ValueError(f"provider {self.name!r} needs a base_url")
+        return self.settings.base_url.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        if self.settings.api_key:
+            return {"Authorization": f"Bearer {self.settings.api_key}"}
+        return {}
+
+    def body(self, request: ProviderRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.upstream_model,
+            "prompt": request.prompt,
+            "n": request.n,
+        }
+        if request.size or (request.width and request.height):
+            body["size"] = request.size or f"{request.width}x{request.height}"
+        if request.output_format != "png":
+            body["output_format"] = request.output_format
+        for name in _FORWARDED:
+            if (value := getattr(request, name)) is not None:
+                body[name] = value
+        return body
+
+    async def submit(self, request: ProviderRequest) -> Completed | Submitted:
+        headers = {**self._headers(), "Prefer": "respond-async"}
+        if request.idempotency_token:
+            # The upstream returns the same task for the same key: a resubmit is harmless.
+            headers["Idempotency-Key"] = request.idempotency_token
+        http_request = self.http.build_request(
+            "POST",
+            f"{self.base_url}/v1/images/generations",
+            json=self.body(request),
+            headers=headers,
+            timeout=request_timeout(self.settings),
+        )
+        response = await send(self.http, http_request, starts_job=True)
+        if response.is_error:
+            raise openai_error(response)
+        body = as_dict(decode_json(response), "images answer")
+        if not _is_task(body):
+            return Completed(parse_images(body))
+        job = self._job(body)
+        status = self._status(body)
+        if status.state == "succeeded":
+            return Completed(status.images)
+        return Submitted(job)
+
+    def _job(self, task: dict[str, Any]) -> JobRef:
+        task_id = str(task.get("task_id") or task.get("id") or "")
+        poll_url = task.get("poll_url") or (f"/v1/tasks/{task_id}" if task_id else None)
+        if not task_id or not poll_url:
+            raise ProviderAmbiguous("upstream task answer has no task_id")
+        return {"task_id": task_id, "poll_url": job_url(str(poll_url), self.base_url)}
+
+    async def poll(self, job: JobRef) -> JobStatus:
+        http_request = self.http.build_request(
+            "GET",
+            job_url(job["poll_url"], self.base_url),
+            headers=self._headers(),
+            timeout=request_timeout(self.settings),
+        )
+        response = await send(self.http, http_request, starts_job=False)
+        if response.status_code == 404:
+            raise JobFailed("upstream task not found or no longer available", status=404)
+        if response.is_error:
+            raise poll_error(openai_error(response))
+        return self._status(as_dict(decode_json(response), "task"))
+
+    def _status(self, task: dict[str, Any]) -> JobStatus:
+        status = task.get("status")
+        if status == "completed":
+            return JobStatus("succeeded", images=parse_images(task))
+        if status == "failed":
+            raise _task_failure(task)
+        if status not in _ACTIVE:
+            raise ProviderAmbiguous(f"upstream task has unknown status {status!r}")
+        progress, position = task.get("progress"), task.get("queue_position")
+        return JobStatus(
+            _ACTIVE[status],
+            progress=int(progress) if isinstance(progress, int | float) else None,
+            queue_position=position if isinstance(position, int) else None,
+        )
+
+    async def cancel(self, job: JobRef) -> None:
+        http_request = self.http.build_request(
+            "DELETE",
+            f"{self.base_url}/v1/tasks/{job['task_id']}",
+            headers=self._headers(),
+            timeout=request_timeout(self.settings),
+        )
+        response = await send(self.http, http_request, starts_job=False)
+        # 404: the upstream task is gone already, so there is nothing left to stop.
+        if response.is_error and response.status_code != 404:
+            raise openai_error(response)
+
+
+def _task_failure(task: dict[str, Any]) -> JobFailed | ContentPolicyViolation:
+    message = str(task.get("error") or "upstream task failed")
+    code = task.get("error_code")
+    if code == "content_policy_violation":
+        return ContentPolicyViolation(message)
+    return JobFailed(message, error_code="cancelled" if code == "cancelled" else "upstream_error")
