@@ -52,7 +52,8 @@ def openai_error(response: httpx.Response) -> ProviderError:
     error = error_object(response)
     code = error.get("code")
     message = str(error.get("message") or response.reason_phrase or "upstream error")
-    text = f"{message} [{code}]" if code else message
+    details = ", ".join(str(part) for part in (code, error.get("param")) if part)
+    text = f"{message} [{details}]" if details else message
     if code in MODERATION_CODES:
         return error_for_status(response, text, moderation=True)
     if code in BILLING_CODES:
