@@ -37,7 +37,11 @@ class OpenAIState(FakeVendor):
 
 
 def openai_error(
-    status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
     param: str | None = None,
 ) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -68,7 +72,8 @@ def _refusal(body: dict[str, Any], state: OpenAIState) -> JSONResponse | None:
     if model == "dall-e-3" and body.get("n", 1) != 1:
         return openai_error(400, "Invalid 'n': dall-e-3 supports n=1 only.", param="n")
     if body.get("size", "1024x1024") not in SIZES[model]:
-        message = f"Invalid value: '{body.get('size')}'. Supported values are: {sorted(SIZES[model])}."
+        allowed = ", ".join(sorted(SIZES[model]))
+        message = f"Invalid value: '{body.get('size')}'. Supported values are: {allowed}."
         return openai_error(400, message, code="invalid_value", param="size")
     if state.has_word(body["prompt"], state.blocked_words | state.unsafe_words):
         if gpt:

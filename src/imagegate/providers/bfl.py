@@ -156,7 +156,10 @@ class BFLProvider(Provider):
             raise JobFailed("BFL task not found or expired", status=404)
         if response.is_error:
             raise poll_error(error_for_status(response, _detail(response)))
-        return self._status(as_dict(decode_json(response), "poll answer"))
+        try:
+            return self._status(as_dict(decode_json(response), "poll answer"))
+        except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
+            raise poll_error(exc) from exc
 
     def _status(self, answer: dict[str, Any]) -> JobStatus:
         status = answer.get("status")

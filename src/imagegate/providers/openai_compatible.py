@@ -127,7 +127,10 @@ class OpenAICompatibleProvider(Provider):
             raise JobFailed("upstream task not found or no longer available", status=404)
         if response.is_error:
             raise poll_error(openai_error(response))
-        return self._status(as_dict(decode_json(response), "task"))
+        try:
+            return self._status(as_dict(decode_json(response), "task"))
+        except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
+            raise poll_error(exc) from exc
 
     def _status(self, task: dict[str, Any]) -> JobStatus:
         status = task.get("status")

@@ -201,7 +201,10 @@ class ReplicateProvider(Provider):
             raise JobFailed("Replicate prediction not found", status=404)
         if response.is_error:
             raise poll_error(error_for_status(response, _problem(response)))
-        return self._status(as_dict(decode_json(response), "prediction"))
+        try:
+            return self._status(as_dict(decode_json(response), "prediction"))
+        except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
+            raise poll_error(exc) from exc
 
     def _status(self, prediction: dict[str, Any]) -> JobStatus:
         status = prediction.get("status")
