@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import httpx
+
 from imagegate.errors import (
     ContentPolicyViolation,
     JobFailed,
@@ -24,6 +26,7 @@ from imagegate.providers.base import (
     JobStatus,
     Provider,
     ProviderRequest,
+    ProviderSettings,
     Submitted,
     decode_json,
     send,
@@ -58,11 +61,11 @@ class OpenAICompatibleProvider(Provider):
     supports_cancel = True
     poll_interval_s = 3.0
 
-    @property
-    def base_url(self) -> str:
-        if not self.settings.base_url:
-            raise ValueError(f"provider {self.name!r} needs a base_url")
-        return self.settings.base_url.rstrip("/")
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        if not settings.base_url:  # there is no default upstream: fail at start, not per task
+            raise ValueError(f"provider {settings.name!r} of kind openai_compatible needs base_url")
+        super().__init__(settings, http)
+        self.base_url = settings.base_url.rstrip("/")
 
     def _headers(self) -> dict[str, str]:
         if self.settings.api_key:
