@@ -6,13 +6,23 @@ import base64
 import binascii
 import ipaddress
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from imagegate.errors import ProviderAmbiguous, ProviderError, ProviderUnavailable
-from imagegate.providers.base import ProviderRequest, ProviderSettings
+from imagegate.errors import JobFailed, ProviderAmbiguous, ProviderError, ProviderUnavailable
+from imagegate.providers.base import (
+    JobStatus,
+    Provider,
+    ProviderRequest,
+    ProviderSettings,
+    decode_json,
+    send,
+)
+
+ErrorFor = Callable[[httpx.Response], ProviderError]
 
 
 def request_timeout(settings: ProviderSettings) -> httpx.Timeout:
@@ -84,3 +94,42 @@ def poll_error(error: ProviderError) -> ProviderError:
     if isinstance(error, ProviderAmbiguous):
         return ProviderUnavailable(error.message, error.retry_after, error.status)
     return error
+
+
+async def job_request(
+    provider: Provider, method: str, url: str, headers: dict[str, str]
+) -> httpx.Response:
+    """Send a request about an existing job (poll, cancel): it can never start a new one."""
+    request = provider.http.build_request(
+        method, url, headers=headers, timeout=request_timeout(provider.settings)
+    )
+    return await send(provider.http, request, starts_job=False)
+
+
+async def poll_job(
+    provider: Provider,
+    url: str,
+    headers: dict[str, str],
+    *,
+    error: ErrorFor,
+    parse: Callable[[dict[str, Any]], JobStatus],
+) -> JobStatus:
+    """Poll a job URL: 404 means the job is gone; any other failure is merely transient."""
+    response = await job_request(provider, "GET", url, headers)
+    if response.status_code == 404:
+        raise JobFailed(f"{provider.kind} job not found or no longer available", status=404)
+    if response.is_error:
+        raise poll_error(error(response))
+    try:
+        return parse(as_dict(decode_json(response), "poll answer"))
+    except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
+        raise poll_error(exc) from exc
+
+
+async def cancel_job(
+    provider: Provider, method: str, url: str, headers: dict[str, str], *, error: ErrorFor
+) -> None:
+    """Ask the vendor to stop a job; a job that is gone already (404) needs nothing more."""
+    response = await job_request(provider, method, url, headers)
+    if response.is_error and response.status_code != 404:
+        raise poll_error(error(response))

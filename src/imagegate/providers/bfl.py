@@ -27,7 +27,7 @@ from imagegate.providers._util import (
     as_dict,
     dimensions,
     job_url,
-    poll_error,
+    poll_job,
     reduced_ratio,
     request_timeout,
 )
@@ -72,6 +72,10 @@ def _submit_error(response: httpx.Response) -> ProviderError:
     if response.status_code == 402:  # out of credits: this route cannot work until topped up
         return ProviderAuthError(f"{message} (HTTP 402)", status=402)
     return error_for_status(response, message)
+
+
+def _poll_error(response: httpx.Response) -> ProviderError:
+    return error_for_status(response, _detail(response))
 
 
 def _progress(value: Any) -> int | None:
@@ -145,21 +149,8 @@ class BFLProvider(Provider):
         return Submitted({"id": str(job_id), "polling_url": job_url(polling_url, self.base_url)})
 
     async def poll(self, job: JobRef) -> JobStatus:
-        http_request = self.http.build_request(
-            "GET",
-            job_url(job["polling_url"], self.base_url),
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=False)
-        if response.status_code == 404:
-            raise JobFailed("BFL task not found or expired", status=404)
-        if response.is_error:
-            raise poll_error(error_for_status(response, _detail(response)))
-        try:
-            return self._status(as_dict(decode_json(response), "poll answer"))
-        except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
-            raise poll_error(exc) from exc
+        url = job_url(job["polling_url"], self.base_url)
+        return await poll_job(self, url, self._headers(), error=_poll_error, parse=self._status)
 
     def _status(self, answer: dict[str, Any]) -> JobStatus:
         status = answer.get("status")

@@ -19,7 +19,7 @@ from imagegate.errors import (
     JobFailed,
     ProviderAmbiguous,
 )
-from imagegate.providers._util import as_dict, job_url, poll_error, request_timeout
+from imagegate.providers._util import as_dict, cancel_job, job_url, poll_job, request_timeout
 from imagegate.providers.base import (
     Completed,
     JobRef,
@@ -119,21 +119,8 @@ class OpenAICompatibleProvider(Provider):
         return {"task_id": task_id, "poll_url": job_url(str(poll_url), self.base_url)}
 
     async def poll(self, job: JobRef) -> JobStatus:
-        http_request = self.http.build_request(
-            "GET",
-            job_url(job["poll_url"], self.base_url),
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=False)
-        if response.status_code == 404:
-            raise JobFailed("upstream task not found or no longer available", status=404)
-        if response.is_error:
-            raise poll_error(openai_error(response))
-        try:
-            return self._status(as_dict(decode_json(response), "task"))
-        except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
-            raise poll_error(exc) from exc
+        url = job_url(job["poll_url"], self.base_url)
+        return await poll_job(self, url, self._headers(), error=openai_error, parse=self._status)
 
     def _status(self, task: dict[str, Any]) -> JobStatus:
         status = task.get("status")
@@ -151,16 +138,8 @@ class OpenAICompatibleProvider(Provider):
         )
 
     async def cancel(self, job: JobRef) -> None:
-        http_request = self.http.build_request(
-            "DELETE",
-            f"{self.base_url}/v1/tasks/{job['task_id']}",
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=False)
-        # 404: the upstream task is gone already, so there is nothing left to stop.
-        if response.is_error and response.status_code != 404:
-            raise openai_error(response)
+        url = f"{self.base_url}/v1/tasks/{job['task_id']}"
+        await cancel_job(self, "DELETE", url, self._headers(), error=openai_error)
 
 
 def _task_failure(task: dict[str, Any]) -> JobFailed | ContentPolicyViolation:

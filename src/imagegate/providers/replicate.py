@@ -26,10 +26,11 @@ from imagegate.errors import (
 )
 from imagegate.providers._util import (
     as_dict,
+    cancel_job,
     decode_base64,
     dimensions,
     job_url,
-    poll_error,
+    poll_job,
     reduced_ratio,
     request_timeout,
 )
@@ -72,6 +73,10 @@ def _create_error(response: httpx.Response) -> ProviderError:
     if response.status_code == 402:  # no credit: this route cannot work until topped up
         return ProviderAuthError(f"{message} (HTTP 402)", status=402)
     return error_for_status(response, message)
+
+
+def _job_error(response: httpx.Response) -> ProviderError:
+    return error_for_status(response, _problem(response))
 
 
 def _outputs(output: Any) -> list[GeneratedImage]:
@@ -190,21 +195,8 @@ class ReplicateProvider(Provider):
         }
 
     async def poll(self, job: JobRef) -> JobStatus:
-        http_request = self.http.build_request(
-            "GET",
-            job_url(job["get"], self.base_url),
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=False)
-        if response.status_code == 404:
-            raise JobFailed("Replicate prediction not found", status=404)
-        if response.is_error:
-            raise poll_error(error_for_status(response, _problem(response)))
-        try:
-            return self._status(as_dict(decode_json(response), "prediction"))
-        except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
-            raise poll_error(exc) from exc
+        url = job_url(job["get"], self.base_url)
+        return await poll_job(self, url, self._headers(), error=_job_error, parse=self._status)
 
     def _status(self, prediction: dict[str, Any]) -> JobStatus:
         status = prediction.get("status")
@@ -221,13 +213,5 @@ class ReplicateProvider(Provider):
         raise ProviderAmbiguous(f"Replicate prediction has unknown status {status!r}")
 
     async def cancel(self, job: JobRef) -> None:
-        http_request = self.http.build_request(
-            "POST",
-            job_url(job["cancel"], self.base_url),
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=False)
-        # 404: the prediction is gone already, so there is nothing left to stop.
-        if response.is_error and response.status_code != 404:
-            raise poll_error(error_for_status(response, _problem(response)))
+        url = job_url(job["cancel"], self.base_url)
+        await cancel_job(self, "POST", url, self._headers(), error=_job_error)
