@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,9 @@ class BFLState(FakeVendor):
     def active(self) -> int:
         return sum(job.status == "Pending" for job in self.jobs.values())
 
+    def app(self) -> Starlette:
+        return create_app(self)
+
 
 def _detail(status: int, detail: Any) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
@@ -84,14 +88,18 @@ class _Routes:
     def __init__(self, state: BFLState) -> None:
         self.state = state
 
+    async def refusal(self, request: Request, faults: deque[str]) -> Response | None:
+        """The answer to a bad key or a scripted fault, else None."""
+        self.state.record(request)
+        if request.headers.get("x-key") != self.state.api_key:
+            return _detail(403, "Not authenticated - Invalid Authentication")
+        return await self.state.scripted(faults, _detail)
+
     async def submit(self, request: Request) -> Response:
         state = self.state
         state.create_calls += 1
-        state.record(request)
-        if request.headers.get("x-key") != state.api_key:
-            return _detail(403, "Not authenticated - Invalid Authentication")
-        if (faulted := await state.scripted(state.faults, _detail)) is not None:
-            return faulted
+        if (refused := await self.refusal(request, state.faults)) is not None:
+            return refused
         model = request.path_params["model"]
         if model not in PIXEL_MODELS | RATIO_MODELS:
             return _detail(404, "Not Found")
@@ -145,11 +153,8 @@ class _Routes:
     async def get_result(self, request: Request) -> Response:
         state = self.state
         state.polls += 1
-        state.record(request)
-        if request.headers.get("x-key") != state.api_key:
-            return _detail(403, "Not authenticated - Invalid Authentication")
-        if (faulted := await state.scripted(state.poll_faults, _detail)) is not None:
-            return faulted
+        if (refused := await self.refusal(request, state.poll_faults)) is not None:
+            return refused
         job_id = request.query_params.get("id", "")
         job = state.jobs.get(job_id)
         if job is None or self.result_expired(job):

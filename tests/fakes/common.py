@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -106,6 +107,10 @@ class FakeVendor:
     cancels: int = 0
     files: FileStore = field(default_factory=FileStore)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        """The fake's ASGI app, serving this state."""
+        raise NotImplementedError
 
     def fail_next(self, *faults: str) -> None:
         """Script the next create calls: rate_limit, server_error, bad_gateway, unavailable,

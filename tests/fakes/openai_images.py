@@ -35,6 +35,9 @@ GPT_ONLY = ("background", "output_format", "output_compression", "moderation")
 class OpenAIState(FakeVendor):
     requests: list[dict[str, Any]] = field(default_factory=list)
 
+    def app(self) -> Starlette:
+        return create_app(self)
+
 
 def openai_error(
     status: int,

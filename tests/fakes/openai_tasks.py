@@ -47,6 +47,9 @@ class TasksState(FakeVendor):
     tasks: dict[str, Task] = field(default_factory=dict)
     idempotency: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (body, id)
 
+    def app(self) -> Starlette:
+        return create_app(self)
+
 
 def _error(status: int, message: str) -> Response:
     if status == 429:

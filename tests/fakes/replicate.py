@@ -54,6 +54,9 @@ class ReplicateState(FakeVendor):
     predictions: dict[str, Prediction] = field(default_factory=dict)
     files: FileStore = field(default_factory=lambda: FileStore(ttl_s=3600.0))
 
+    def app(self) -> Starlette:
+        return create_app(self)
+
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"title": title, "detail": detail, "status": status, **extra}

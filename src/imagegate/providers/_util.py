@@ -96,6 +96,24 @@ def poll_error(error: ProviderError) -> ProviderError:
     return error
 
 
+async def create_request(
+    provider: Provider,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    extra_wait_s: float = 0.0,
+) -> httpx.Response:
+    """POST a request that may start a paid job upstream: a lost answer is ambiguous.
+
+    ``extra_wait_s`` lengthens the read timeout for vendors asked to hold the answer open.
+    """
+    timeout = request_timeout(provider.settings)
+    if extra_wait_s and timeout.read is not None:
+        timeout = httpx.Timeout(timeout.read + extra_wait_s, connect=timeout.connect)
+    request = provider.http.build_request("POST", url, json=body, headers=headers, timeout=timeout)
+    return await send(provider.http, request, starts_job=True)
+
+
 async def job_request(
     provider: Provider, method: str, url: str, headers: dict[str, str]
 ) -> httpx.Response:

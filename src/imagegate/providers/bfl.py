@@ -25,11 +25,11 @@ from imagegate.errors import (
 )
 from imagegate.providers._util import (
     as_dict,
+    create_request,
     dimensions,
     job_url,
     poll_job,
     reduced_ratio,
-    request_timeout,
 )
 from imagegate.providers.base import (
     GeneratedImage,
@@ -40,7 +40,6 @@ from imagegate.providers.base import (
     Submitted,
     decode_json,
     error_for_status,
-    send,
 )
 
 DEFAULT_BASE_URL = "https://api.bfl.ai"
@@ -131,14 +130,8 @@ class BFLProvider(Provider):
         return body
 
     async def submit(self, request: ProviderRequest) -> Submitted:
-        http_request = self.http.build_request(
-            "POST",
-            f"{self.base_url}/v1/{request.upstream_model}",
-            json=self.body(request),
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=True)
+        url = f"{self.base_url}/v1/{request.upstream_model}"
+        response = await create_request(self, url, self.body(request), self._headers())
         if response.is_error:
             raise _submit_error(response)
         answer = as_dict(decode_json(response), "submit answer")

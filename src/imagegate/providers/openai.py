@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import httpx
 
 from imagegate.errors import ProviderAmbiguous, ProviderAuthError, ProviderError
-from imagegate.providers._util import as_dict, decode_base64, request_timeout
+from imagegate.providers._util import as_dict, create_request, decode_base64
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -26,7 +26,6 @@ from imagegate.providers.base import (
     ProviderRequest,
     decode_json,
     error_for_status,
-    send,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -115,14 +114,8 @@ class OpenAIProvider(Provider):
 
     async def _generate(self, request: ProviderRequest) -> list[GeneratedImage]:
         base_url = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        http_request = self.http.build_request(
-            "POST",
-            f"{base_url}/v1/images/generations",
-            json=self.body(request),
-            headers=self._headers(),
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=True)
+        url = f"{base_url}/v1/images/generations"
+        response = await create_request(self, url, self.body(request), self._headers())
         if response.is_error:
             raise openai_error(response)
         return parse_images(decode_json(response))

@@ -14,12 +14,19 @@ from typing import Any, Literal
 
 import httpx
 
+from imagegate.catalog import OPTIONAL_PARAMETERS
 from imagegate.errors import (
     ContentPolicyViolation,
     JobFailed,
     ProviderAmbiguous,
 )
-from imagegate.providers._util import as_dict, cancel_job, job_url, poll_job, request_timeout
+from imagegate.providers._util import (
+    as_dict,
+    cancel_job,
+    create_request,
+    job_url,
+    poll_job,
+)
 from imagegate.providers.base import (
     Completed,
     JobRef,
@@ -29,22 +36,12 @@ from imagegate.providers.base import (
     ProviderSettings,
     Submitted,
     decode_json,
-    send,
 )
 from imagegate.providers.openai import openai_error, parse_images
 
-# Request fields forwarded when set; ``output_format`` only when it is not the default.
-_FORWARDED = (
-    "quality",
-    "style",
-    "background",
-    "output_compression",
-    "aspect_ratio",
-    "resolution",
-    "seed",
-    "negative_prompt",
-    "user",
-)
+# Request fields forwarded when set (every optional parameter of the contract, and ``user``);
+# ``output_format`` only when it is not the default, which plain OpenAI servers all share.
+_FORWARDED = (*sorted(OPTIONAL_PARAMETERS), "user")
 _ACTIVE: dict[str, Literal["queued", "running"]] = {"pending": "queued", "processing": "running"}
 
 
@@ -92,14 +89,8 @@ class OpenAICompatibleProvider(Provider):
         if request.idempotency_token:
             # The upstream returns the same task for the same key: a resubmit is harmless.
             headers["Idempotency-Key"] = request.idempotency_token
-        http_request = self.http.build_request(
-            "POST",
-            f"{self.base_url}/v1/images/generations",
-            json=self.body(request),
-            headers=headers,
-            timeout=request_timeout(self.settings),
-        )
-        response = await send(self.http, http_request, starts_job=True)
+        url = f"{self.base_url}/v1/images/generations"
+        response = await create_request(self, url, self.body(request), headers)
         if response.is_error:
             raise openai_error(response)
         body = as_dict(decode_json(response), "images answer")

@@ -27,12 +27,12 @@ from imagegate.errors import (
 from imagegate.providers._util import (
     as_dict,
     cancel_job,
+    create_request,
     decode_base64,
     dimensions,
     job_url,
     poll_job,
     reduced_ratio,
-    request_timeout,
 )
 from imagegate.providers.base import (
     Completed,
@@ -44,7 +44,6 @@ from imagegate.providers.base import (
     Submitted,
     decode_json,
     error_for_status,
-    send,
 )
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
@@ -162,10 +161,7 @@ class ReplicateProvider(Provider):
         wait_s = int(self.settings.options.get("wait_s", 5))
         if wait_s > 0:
             headers["Prefer"] = f"wait={min(wait_s, 60)}"
-        http_request = self.http.build_request(
-            "POST", url, json=body, headers=headers, timeout=self._timeout(wait_s)
-        )
-        response = await send(self.http, http_request, starts_job=True)
+        response = await create_request(self, url, body, headers, extra_wait_s=wait_s)
         if response.is_error:
             raise _create_error(response)
         prediction = as_dict(decode_json(response), "prediction")
@@ -174,12 +170,6 @@ class ReplicateProvider(Provider):
         if status.state == "succeeded":
             return Completed(status.images)
         return Submitted(job)
-
-    def _timeout(self, wait_s: int) -> httpx.Timeout:
-        timeout = request_timeout(self.settings)
-        if timeout.read is not None:  # the answer may be held open for the sync wait
-            return httpx.Timeout(timeout.read + wait_s, connect=timeout.connect)
-        return timeout
 
     def _job(self, prediction: dict[str, Any]) -> JobRef:
         prediction_id = prediction.get("id")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,10 +18,10 @@ from imagegate.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from imagegate.providers.base import JobRef, JobStatus, ProviderRequest, ProviderSettings
+from imagegate.providers.base import JobRef, ProviderRequest
 from imagegate.providers.bfl import BFLProvider
-from tests.fakes.bfl import BFLState, create_app
-from tests.fakes.server import serve_app
+from tests.fakes.bfl import BFLState
+from tests.integration.providers.helpers import build, poll_to_end, submitted
 
 
 @pytest.fixture
@@ -30,34 +29,18 @@ def state() -> BFLState:
     return BFLState()
 
 
-@pytest.fixture
-def base_url(state: BFLState) -> Iterator[str]:
-    with serve_app(create_app(state)) as url:
-        yield url
-
-
 def make(base_url: str, http: httpx.AsyncClient, **changes: Any) -> BFLProvider:
-    settings: dict[str, Any] = dict(name="bfl-main", kind="bfl", base_url=base_url)
-    settings.update({"api_key": "test-key", **changes})
-    return BFLProvider(ProviderSettings(**settings), http)
+    return build(BFLProvider, base_url, http, **changes)
 
 
 def request(**changes: Any) -> ProviderRequest:
-    fields: dict[str, Any] = dict(upstream_model="flux-pro-1.1", prompt="a fox in snow")
-    fields.update(changes)
-    return ProviderRequest(**fields)
+    return ProviderRequest(
+        **{"upstream_model": "flux-pro-1.1", "prompt": "a fox in snow", **changes}
+    )
 
 
 async def job_for(provider: BFLProvider, **changes: Any) -> JobRef:
-    return (await provider.submit(request(**changes))).job
-
-
-async def poll_to_end(provider: BFLProvider, job: JobRef) -> list[JobStatus]:
-    seen = [await provider.poll(job)]
-    while seen[-1].state != "succeeded":
-        assert len(seen) < 10, seen
-        seen.append(await provider.poll(job))
-    return seen
+    return await submitted(provider, request(**changes))
 
 
 async def test_job_is_polled_at_its_polling_url_until_ready(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,10 +17,11 @@ from imagegate.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from imagegate.providers.base import ProviderRequest, ProviderSettings
+from imagegate.providers.base import ProviderRequest
 from imagegate.providers.openai import OpenAIProvider
-from tests.fakes.openai_images import OpenAIState, create_app
+from tests.fakes.openai_images import OpenAIState
 from tests.fakes.server import serve_app
+from tests.integration.providers.helpers import build
 
 
 @pytest.fixture
@@ -29,21 +29,12 @@ def state() -> OpenAIState:
     return OpenAIState()
 
 
-@pytest.fixture
-def base_url(state: OpenAIState) -> Iterator[str]:
-    with serve_app(create_app(state)) as url:
-        yield url
-
-
 def make(base_url: str, http: httpx.AsyncClient, **changes: Any) -> OpenAIProvider:
-    settings = dict(name="openai-main", kind="openai", base_url=base_url, api_key="test-key")
-    settings.update(changes)
-    return OpenAIProvider(ProviderSettings(**settings), http)  # type: ignore[arg-type]
+    return build(OpenAIProvider, base_url, http, **changes)
 
 
 def request(**changes: Any) -> ProviderRequest:
-    fields: dict[str, Any] = dict(upstream_model="gpt-image-1", prompt="a lighthouse at dusk")
-    fields.update(changes)
+    fields = {"upstream_model": "gpt-image-1", "prompt": "a lighthouse at dusk", **changes}
     return ProviderRequest(**fields)
 
 
@@ -169,7 +160,7 @@ async def test_invalid_parameter_is_rejected_not_retried(
 
 
 async def test_unreachable_upstream_is_unavailable(http: httpx.AsyncClient) -> None:
-    with serve_app(create_app(OpenAIState())) as url:
+    with serve_app(OpenAIState().app()) as url:
         pass
     with pytest.raises(ProviderUnavailable):
         await make(url, http).submit(request())

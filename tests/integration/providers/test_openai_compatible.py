@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,14 +18,13 @@ from imagegate.errors import (
 )
 from imagegate.providers.base import (
     Completed,
+    JobRef,
     JobStatus,
     ProviderRequest,
-    ProviderSettings,
-    Submitted,
 )
 from imagegate.providers.openai_compatible import OpenAICompatibleProvider
-from tests.fakes.openai_tasks import TasksState, create_app
-from tests.fakes.server import serve_app
+from tests.fakes.openai_tasks import TasksState
+from tests.integration.providers.helpers import build, poll_to_end, submitted
 
 
 @pytest.fixture
@@ -34,52 +32,31 @@ def state() -> TasksState:
     return TasksState()
 
 
-@pytest.fixture
-def base_url(state: TasksState) -> Iterator[str]:
-    with serve_app(create_app(state)) as url:
-        yield url
-
-
 def make(base_url: str, http: httpx.AsyncClient, **changes: Any) -> OpenAICompatibleProvider:
-    settings: dict[str, Any] = dict(
-        name="peer", kind="openai_compatible", base_url=base_url, api_key="test-key"
-    )
-    settings.update(changes)
-    return OpenAICompatibleProvider(ProviderSettings(**settings), http)
+    return build(OpenAICompatibleProvider, base_url, http, **changes)
 
 
 def request(**changes: Any) -> ProviderRequest:
-    fields: dict[str, Any] = dict(
-        upstream_model="flux-pro-1.1", prompt="a red kite", idempotency_token="tok-1"
-    )
-    fields.update(changes)
-    return ProviderRequest(**fields)
+    fields = {"upstream_model": "flux-pro-1.1", "prompt": "a red kite", **changes}
+    return ProviderRequest(**{"idempotency_token": "tok-1", **fields})
 
 
-async def submitted(provider: OpenAICompatibleProvider, **changes: Any) -> Submitted:
-    result = await provider.submit(request(**changes))
-    assert isinstance(result, Submitted)
-    return result
+async def job_for(provider: OpenAICompatibleProvider, **changes: Any) -> JobRef:
+    return await submitted(provider, request(**changes))
 
 
-async def poll_until_done(provider: OpenAICompatibleProvider, job: dict[str, Any]) -> list[str]:
-    states = []
-    for _ in range(10):
-        status = await provider.poll(job)
-        states.append(status.state)
-        if status.state == "succeeded":
-            return states
-    raise AssertionError(f"never finished: {states}")
+async def poll_until_done(provider: OpenAICompatibleProvider, job: JobRef) -> list[str]:
+    return [status.state for status in await poll_to_end(provider, job)]
 
 
 async def test_task_answer_is_polled_through_its_states_to_images(
     base_url: str, http: httpx.AsyncClient, state: TasksState
 ) -> None:
     provider = make(base_url, http)
-    result = await submitted(provider, n=2, size="512x512", seed=7)
-    assert result.job["poll_url"].startswith(base_url)
-    assert await poll_until_done(provider, result.job) == ["queued", "running", "succeeded"]
-    final = await provider.poll(result.job)
+    job = await job_for(provider, n=2, size="512x512", seed=7)
+    assert job["poll_url"].startswith(base_url)
+    assert await poll_until_done(provider, job) == ["queued", "running", "succeeded"]
+    final = await provider.poll(job)
     assert [image.url is not None for image in final.images] == [True, True]
     fetched = await http.get(final.images[0].url or "")
     assert fetched.headers["content-type"] == "image/png"
@@ -91,7 +68,7 @@ async def test_progress_and_queue_position_are_surfaced(
     base_url: str, http: httpx.AsyncClient
 ) -> None:
     provider = make(base_url, http)
-    job = (await submitted(provider)).job
+    job = await job_for(provider)
     assert await provider.poll(job) == JobStatus("queued", queue_position=1)
     assert (await provider.poll(job)).progress == 50
 
@@ -100,9 +77,7 @@ async def test_resubmit_with_the_same_token_starts_no_second_upstream_job(
     base_url: str, http: httpx.AsyncClient, state: TasksState
 ) -> None:
     provider = make(base_url, http)
-    first = await submitted(provider)
-    second = await submitted(provider)
-    assert first.job == second.job
+    assert await job_for(provider) == await job_for(provider)
     assert state.submissions == 1
     assert state.headers_seen[0]["idempotency-key"] == "tok-1"
 
@@ -120,7 +95,7 @@ async def test_cancel_stops_the_upstream_task(
     base_url: str, http: httpx.AsyncClient, state: TasksState
 ) -> None:
     provider = make(base_url, http)
-    job = (await submitted(provider)).job
+    job = await job_for(provider)
     await provider.cancel(job)
     with pytest.raises(JobFailed) as caught:
         await provider.poll(job)
@@ -130,7 +105,7 @@ async def test_cancel_stops_the_upstream_task(
 
 async def test_cancel_of_a_finished_task_is_refused(base_url: str, http: httpx.AsyncClient) -> None:
     provider = make(base_url, http)
-    job = (await submitted(provider)).job
+    job = await job_for(provider)
     await poll_until_done(provider, job)
     with pytest.raises(ProviderRejected):
         await provider.cancel(job)
@@ -140,7 +115,7 @@ async def test_output_moderation_fails_the_job_as_content_policy(
     base_url: str, http: httpx.AsyncClient
 ) -> None:
     provider = make(base_url, http)
-    job = (await submitted(provider, prompt="something unsafe")).job
+    job = await job_for(provider, prompt="something unsafe")
     with pytest.raises(ContentPolicyViolation):
         await poll_until_done(provider, job)
 
@@ -156,7 +131,7 @@ async def test_failed_task_raises_job_failed_with_its_message(
     base_url: str, http: httpx.AsyncClient
 ) -> None:
     provider = make(base_url, http)
-    job = (await submitted(provider, prompt="explode")).job
+    job = await job_for(provider, prompt="explode")
     with pytest.raises(JobFailed, match="All providers failed"):
         await poll_until_done(provider, job)
 
@@ -188,7 +163,7 @@ async def test_rate_limit_and_transient_poll_failures(
     with pytest.raises(ProviderRateLimited) as caught:
         await provider.submit(request())
     assert caught.value.retry_after == state.retry_after_s
-    job = (await submitted(provider)).job
+    job = await job_for(provider)
     state.fail_next_poll("bad_gateway", "malformed")
     for _ in range(2):  # a poll starts nothing, so a lost or garbled answer is transient
         with pytest.raises(ProviderUnavailable):

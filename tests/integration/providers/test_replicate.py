@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,14 +21,11 @@ from imagegate.errors import (
 from imagegate.providers.base import (
     Completed,
     JobRef,
-    JobStatus,
     ProviderRequest,
-    ProviderSettings,
-    Submitted,
 )
 from imagegate.providers.replicate import ReplicateProvider
-from tests.fakes.replicate import VERSIONS, ReplicateState, create_app
-from tests.fakes.server import serve_app
+from tests.fakes.replicate import VERSIONS, ReplicateState
+from tests.integration.providers.helpers import build, poll_to_end, submitted
 
 SCHNELL = "black-forest-labs/flux-schnell"
 
@@ -39,36 +35,16 @@ def state() -> ReplicateState:
     return ReplicateState()
 
 
-@pytest.fixture
-def base_url(state: ReplicateState) -> Iterator[str]:
-    with serve_app(create_app(state)) as url:
-        yield url
-
-
 def make(base_url: str, http: httpx.AsyncClient, **changes: Any) -> ReplicateProvider:
-    settings: dict[str, Any] = dict(name="replicate", kind="replicate", base_url=base_url)
-    settings.update({"api_key": "test-key", **changes})
-    return ReplicateProvider(ProviderSettings(**settings), http)
+    return build(ReplicateProvider, base_url, http, **changes)
 
 
 def request(**changes: Any) -> ProviderRequest:
-    fields: dict[str, Any] = dict(upstream_model=SCHNELL, prompt="an owl reading")
-    fields.update(changes)
-    return ProviderRequest(**fields)
+    return ProviderRequest(**{"upstream_model": SCHNELL, "prompt": "an owl reading", **changes})
 
 
 async def job_for(provider: ReplicateProvider, **changes: Any) -> JobRef:
-    result = await provider.submit(request(**changes))
-    assert isinstance(result, Submitted)
-    return result.job
-
-
-async def poll_to_end(provider: ReplicateProvider, job: JobRef) -> list[JobStatus]:
-    seen = [await provider.poll(job)]
-    while seen[-1].state != "succeeded":
-        assert len(seen) < 10, seen
-        seen.append(await provider.poll(job))
-    return seen
+    return await submitted(provider, request(**changes))
 
 
 async def test_prediction_is_polled_through_its_statuses(
