@@ -1,0 +1,65 @@
+"""``python -m benchmarks [--quick] [--only NAME ...]``: run the benchmarks, print one table.
+
+``--quick`` is the smallest setting (seconds, SQLite only, no LiteLLM): CI runs it to keep the
+benchmarks working. Its figures mean little; the full run's are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import inflight, passthrough, polling, throughput, visibility
+from benchmarks.load import ensure_wrk
+from benchmarks.report import Options, Row, save, table
+
+BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
+    "polling": polling.run,
+    "passthrough": passthrough.run,
+    "throughput": throughput.run,
+    "visibility": visibility.run,
+    "inflight": inflight.run,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smallest setting, for CI")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("IMAGEGATE_TEST_POSTGRES_URL"),
+        help="admin URL of a PostgreSQL server (a fresh database is made per benchmark)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=Path("benchmarks/results.json"), help="where to save"
+    )
+    args = parser.parse_args()
+    postgres = args.postgres_url
+    if postgres and postgres.startswith("postgresql://"):
+        postgres = postgres.replace("postgresql://", "postgresql+asyncpg://", 1)
+    rows: list[Row] = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as root:
+        opts = Options(quick=args.quick, root=Path(root), postgres_url=postgres, wrk=ensure_wrk())
+        for name in args.only or list(BENCHMARKS):
+            rows += BENCHMARKS[name](opts)
+    meta = {
+        "quick": args.quick,
+        "cores": opts.cores,
+        "python": platform.python_version(),
+        "load_generator": "wrk" if opts.wrk else "benchmarks.driver",
+        "seconds": round(time.time() - started, 1),
+    }
+    save(rows, args.json, meta)
+    print(f"cores: {opts.cores}, load generator: {meta['load_generator']}, {meta['seconds']} s")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
