@@ -20,11 +20,11 @@ TARGET_RSS_MB = 512.0
 
 def run(opts: Options) -> list[Row]:
     url = opts.postgres_url if opts.postgres_url and not opts.quick else None
-    return [_run(opts, url)]
-
-
-def _run(opts: Options, postgres_url: str | None) -> Row:
     total, latency = (100, 1.0) if opts.quick else (10_000, 30.0)
+    return [measure(opts, url, total, latency)]
+
+
+def measure(opts: Options, postgres_url: str | None, total: int, latency: float) -> Row:
     env = {
         "IMAGEGATE_LOCAL_LATENCY": f"{latency:g}",
         "IMAGEGATE_WORKER_CONCURRENCY": str(total),

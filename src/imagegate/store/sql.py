@@ -6,6 +6,7 @@ number of workers can claim concurrently; SQLite ignores the clause and serialis
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,11 @@ from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
+# Transitions (one per task step) that may wait for a pooled connection at once. The rest
+# queue here, without the pool's timeout: a worker finishing thousands of tasks together
+# must wait its turn, not fail them as "store unavailable" and redo the work after the lease
+# lapses. Kept below the pool size so reads (the status route) still find a connection.
+TRANSITION_CONCURRENCY = 8
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
 
 
@@ -94,6 +100,7 @@ class SqlStore:
         self.url = url
         self.engine = engine or make_engine(url)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._transitions = asyncio.Semaphore(TRANSITION_CONCURRENCY)
 
     async def start(self) -> None:
         async with self._tx() as conn:
@@ -243,7 +250,7 @@ class SqlStore:
             return set((await conn.execute(stmt)).scalars().all())
 
     async def _update(self, where: sa.ColumnElement[bool], **values: Any) -> bool:
-        async with self._tx() as conn:
+        async with self._transitions, self._tx() as conn:
             result = await conn.execute(tasks.update().where(where).values(**values))
         return bool(result.rowcount)
 
