@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamSta
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.engine import is_unavailable, make_engine
+from imagegate.store.engine import is_unavailable, make_engine, make_read_engine
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
@@ -80,6 +80,11 @@ def _task_values(task: Task) -> dict[str, Any]:
     }
 
 
+def _dropped(exc: StoreUnavailable) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
+
+
 def _key(row: RowMapping) -> ApiKeyRecord:
     return ApiKeyRecord(**dict(row))
 
@@ -101,19 +106,23 @@ class SqlStore:
         self.engine = engine or make_engine(url)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._transitions = asyncio.Semaphore(TRANSITION_CONCURRENCY)
+        # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
+        self._reader = make_read_engine(url) or self.engine
 
     async def start(self) -> None:
         async with self._tx() as conn:
             await conn.run_sync(upgrade)
 
     async def close(self) -> None:
+        if self._reader is not self.engine:
+            await self._reader.dispose()
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction; a lost or refused database becomes ``StoreUnavailable``."""
+    async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """A lost or refused database becomes ``StoreUnavailable``."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.engine.begin() if write else self._reader.connect() as conn:
                 yield conn
         except StoreUnavailable:
             raise
@@ -121,6 +130,28 @@ class SqlStore:
             if is_unavailable(exc):
                 raise StoreUnavailable() from exc
             raise
+
+    def _tx(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One transaction, committed at the end of the block."""
+        return self._connection(write=True)
+
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one read, outside any transaction (see ``make_read_engine``)."""
+        return self._connection(write=False)
+
+    async def _rows(self, query: sa.Select[Any]) -> Sequence[RowMapping]:
+        """Run one read; when its pooled connection turns out dead, retry once on a new one."""
+        try:
+            return await self._fetch(query)
+        except StoreUnavailable as exc:
+            if not _dropped(exc):
+                raise
+        return await self._fetch(query)
+
+    async def _fetch(self, query: sa.Select[Any]) -> Sequence[RowMapping]:
+        async with self._read() as conn:
+            rows: Sequence[RowMapping] = (await conn.execute(query)).mappings().all()
+        return rows
 
     # --- tasks: creation and reads ------------------------------------------------------
 
@@ -166,13 +197,8 @@ class SqlStore:
         return _task(row) if row else None
 
     async def get_task(self, task_id: str) -> Task | None:
-        async with self._tx() as conn:
-            row = (
-                (await conn.execute(sa.select(tasks).where(tasks.c.id == task_id)))
-                .mappings()
-                .first()
-            )
-        return _task(row) if row else None
+        rows = await self._rows(sa.select(tasks).where(tasks.c.id == task_id))
+        return _task(rows[0]) if rows else None
 
     async def list_tasks(
         self,
@@ -194,9 +220,7 @@ class SqlStore:
                 )
             )
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
-        async with self._tx() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_task(r) for r in rows]
+        return [_task(r) for r in await self._rows(query)]
 
     # --- tasks: the worker's transitions -------------------------------------------------
 
@@ -345,7 +369,7 @@ class SqlStore:
             .where(tasks.c.status.in_(_ALIVE), tasks.c.deadline_at < now)
             .limit(limit)
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_task(r) for r in rows]
 
@@ -380,13 +404,13 @@ class SqlStore:
             .where(tasks.c.updated_at >= since)
             .group_by(tasks.c.model)
         )
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [ModelStats(model=m, completed=int(c or 0), failed=int(f or 0)) for m, c, f in rows]
 
     async def pending_count(self) -> int:
         query = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.PENDING.value)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     # --- API keys ------------------------------------------------------------------------
@@ -400,13 +424,11 @@ class SqlStore:
         return True
 
     async def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        query = sa.select(api_keys).where(api_keys.c.key_hash == key_hash)
-        async with self._tx() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return _key(row) if row else None
+        rows = await self._rows(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))
+        return _key(rows[0]) if rows else None
 
     async def list_keys(self) -> list[ApiKeyRecord]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = (
                 (await conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)))
                 .mappings()
@@ -423,7 +445,7 @@ class SqlStore:
             return int((await conn.execute(stmt)).rowcount)
 
     async def count_keys(self) -> int:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return int(
                 (await conn.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar_one()
             )
