@@ -25,6 +25,7 @@ from imagegate.store.base import Store
 # Without an in-process worker, a synchronous waiter re-reads the store this often.
 _WAIT_POLL_S = 0.25
 _CANCEL_WAIT_S = 5.0
+FINISHED_CACHE_SIZE = 4096
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -51,6 +52,9 @@ class TaskService:
         self.signals = signals
         self.settings = settings
         self._cancellable = cancellable
+        # A terminal task never changes again (CONTRACT §3: an immutable snapshot), so polls
+        # of finished tasks are answered from memory; only live tasks cost a database read.
+        self._finished: dict[str, Task] = {}
 
     async def create(
         self,
@@ -92,9 +96,13 @@ class TaskService:
     async def get(self, key_id: str, task_id: str) -> Task:
         if not is_task_id(task_id):
             raise TaskNotFound()
-        task = await self.store.get_task(task_id)
+        task = self._finished.get(task_id) or await self.store.get_task(task_id)
         if task is None or task.key_id != key_id or task.expires_at < time.time():
             raise TaskNotFound()
+        if task.terminal and task_id not in self._finished:
+            if len(self._finished) >= FINISHED_CACHE_SIZE:
+                del self._finished[next(iter(self._finished))]  # the oldest entry
+            self._finished[task_id] = task
         return task
 
     async def list(
