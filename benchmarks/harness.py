@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from tests.support.gateway import free_port as free_port  # re-exported for the benchmarks
 from tests.support.postgres import fresh_database
 
 from imagegate.store.engine import make_engine
@@ -30,12 +29,6 @@ from imagegate.store.schema import tasks
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Proc:
@@ -83,14 +76,14 @@ class Proc:
         return self.process.pid
 
     def stop(self, timeout: float = 60.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM (servers drain), then SIGKILL if still running after ``timeout``."""
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
+        self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.process.kill()  # does nothing once the process has been reaped
+        self.process.wait()
 
 
 @contextlib.contextmanager

@@ -20,10 +20,7 @@ TARGET_RPS = 5000.0
 
 
 def run(opts: Options) -> list[Row]:
-    backends: list[str | None] = [None]
-    if opts.postgres_url and not opts.quick:
-        backends.append(opts.postgres_url)
-    return [_run_backend(opts, url) for url in backends]
+    return [_run_backend(opts, url) for url in opts.backends()]
 
 
 def _best(results: list[LoadResult]) -> LoadResult:

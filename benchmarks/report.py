@@ -22,6 +22,10 @@ class Options:
     def cores(self) -> int:
         return os.cpu_count() or 1
 
+    def backends(self) -> list[str | None]:
+        """Databases to measure on: SQLite (None), and PostgreSQL too outside the quick setting."""
+        return [None, self.postgres_url] if self.postgres_url and not self.quick else [None]
+
     @property
     def processes(self) -> int:
         """Server processes: 2, as deployed on 2 cores; 1 in the quick setting (starts faster)."""

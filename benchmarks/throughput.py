@@ -16,11 +16,8 @@ TARGET_PG = 1000.0
 
 
 def run(opts: Options) -> list[Row]:
-    backends: list[str | None] = [None]
-    if opts.postgres_url and not opts.quick:
-        backends.append(opts.postgres_url)
     processes = [1] if opts.quick else [1, 2]
-    return [_run_one(opts, url, procs) for url in backends for procs in processes]
+    return [_run_one(opts, url, procs) for url in opts.backends() for procs in processes]
 
 
 def _run_one(opts: Options, postgres_url: str | None, procs: int) -> Row:
@@ -44,7 +41,7 @@ def _run_one(opts: Options, postgres_url: str | None, procs: int) -> Row:
     met = rate >= TARGET_PG if backend == "postgres" and procs == 2 else None
     return Row(
         benchmark="3 async throughput",
-        setup=f"{backend}, {procs} procs (API + worker each), {total} tasks",
+        setup=f"{backend}, {procs} x (API + worker) process, {total} tasks",
         result=f"{rate:,.0f} tasks/s created->completed",
         baseline=f"create-only {ceiling.rps:,.0f} tasks/s",
         ratio=rate / ceiling.rps,

@@ -29,10 +29,7 @@ UPSTREAM_DELAY_MS = 50
 
 
 def run(opts: Options) -> list[Row]:
-    backends: list[str | None] = [None]
-    if opts.postgres_url and not opts.quick:
-        backends.append(opts.postgres_url)
-    return [_run(opts, url) for url in backends]
+    return [_run(opts, url) for url in opts.backends()]
 
 
 def _run(opts: Options, postgres_url: str | None) -> Row:
