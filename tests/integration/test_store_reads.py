@@ -1,0 +1,41 @@
+"""Status reads on PostgreSQL use pooled connections without a ping before each use; a
+connection the database dropped must be replaced without the client noticing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from tests.conftest import GatewayFactory
+from tests.support.postgres import fresh_database
+
+
+async def _drop_connections(admin_url: str, database: str) -> int:
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def test_polls_answer_after_postgres_drops_every_connection(
+    gateway_factory: GatewayFactory, postgres_admin_url: str
+) -> None:
+    with fresh_database(postgres_admin_url) as url:
+        gw = gateway_factory(database_url=url, args=["--no-worker"])
+        with gw.client() as client:
+            created = client.post("/v1/images/generations", json={"prompt": "a fox", "async": True})
+            task_id = created.json()["id"]
+            for _ in range(3):  # fill the pool with connections that will be dropped
+                assert client.get(f"/v1/tasks/{task_id}").status_code == 200
+            assert asyncio.run(_drop_connections(postgres_admin_url, url.rsplit("/", 1)[1])) > 0
+            answers = [client.get(f"/v1/tasks/{task_id}") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert {a.json()["status"] for a in answers} == {"pending"}
