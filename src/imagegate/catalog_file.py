@@ -31,6 +31,7 @@ from imagegate.catalog import (
     Route,
     default_catalog,
 )
+from imagegate.config import Settings
 from imagegate.providers.base import Provider, ProviderSettings
 from imagegate.providers.registry import KINDS, provider_class
 
@@ -42,7 +43,7 @@ class ConfigError(ValueError):
     """The configuration file is invalid; the message lists every problem, one per line."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n" + "\n".join(problems))
+        super().__init__("\n".join(problems))
         self.problems = problems
 
 
@@ -198,6 +199,7 @@ class _Reader:
     source: str
     locator: _Locator
     environ: Mapping[str, str]
+    builtin: Catalog
     problems: list[str] = field(default_factory=list)
 
     def problem(self, table: tuple[str, ...], key: str | None, message: str) -> None:
@@ -318,15 +320,26 @@ class _Reader:
 
 
 def parse_catalog(
-    text: str, *, source: str = "<config>", environ: Mapping[str, str] | None = None
+    text: str,
+    *,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    builtin: Catalog | None = None,
 ) -> Catalog:
-    """The catalogue described by TOML ``text``; raises ``ConfigError`` naming every problem."""
+    """The catalogue described by TOML ``text``; raises ``ConfigError`` naming every problem.
+
+    ``builtin`` is the catalogue merged in beside the file's (``default_catalog()`` unless
+    given, e.g. with the ``IMAGEGATE_LOCAL_*`` demo knobs applied).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: {exc}"]) from exc
     reader = _Reader(
-        source, _Locator(text.splitlines()), os.environ if environ is None else environ
+        source,
+        _Locator(text.splitlines()),
+        os.environ if environ is None else environ,
+        builtin or default_catalog(),
     )
     for key in sorted(set(data) - TOP_KEYS):
         reader.problem((), key, f"unknown key; expected one of {sorted(TOP_KEYS)}")
@@ -382,18 +395,19 @@ def _builtin_local(reader: _Reader, data: dict[str, Any]) -> Catalog:
         reader.problem((), "builtin_local", "expected true or false")
         return none
     file_names = set(_tables(reader, data, "providers")) | set(_tables(reader, data, "models"))
-    return default_catalog() if builtin and LOCAL_MODEL not in file_names else none
+    return reader.builtin if builtin and LOCAL_MODEL not in file_names else none
 
 
-def load_catalog(path: Path | None, environ: Mapping[str, str] | None = None) -> Catalog:
-    """The catalogue of the file at ``path`` (``Settings.config``), or the built-in default."""
-    if path is None:
-        return default_catalog()
+def load_catalog_file(
+    path: Path, settings: Settings, environ: Mapping[str, str] | None = None
+) -> Catalog:
+    """The catalogue of the file at ``path`` (``Settings.config``, ``--config``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the configuration file: {exc.strerror}"]) from exc
-    return parse_catalog(text, source=str(path), environ=environ)
+    builtin = default_catalog(settings.local_latency, settings.local_failure_rate)
+    return parse_catalog(text, source=str(path), environ=environ, builtin=builtin)
 
 
-__all__ = ["ConfigError", "load_catalog", "parse_catalog"]
+__all__ = ["ConfigError", "load_catalog_file", "parse_catalog"]

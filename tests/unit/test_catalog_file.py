@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imagegate.catalog import LOCAL_MODEL, Route, default_catalog
-from imagegate.catalog_file import ConfigError, load_catalog, parse_catalog
+from imagegate.catalog_file import ConfigError, parse_catalog
 
 ENV = {"BFL_API_KEY": "bfl-secret", "OPENAI_API_KEY": "sk-openai"}
 
@@ -91,8 +91,26 @@ def test_a_file_with_providers_only_keeps_local_as_default() -> None:
     assert parse_catalog(text, environ=ENV).default_model == LOCAL_MODEL
 
 
-def test_no_file_means_the_builtin_default_catalog() -> None:
-    assert load_catalog(None) == default_catalog()
+def test_builtin_local_keeps_the_demo_knobs_it_is_given() -> None:
+    builtin = default_catalog(latency="1-2", failure_rate=0.5)
+    catalog = parse_catalog(EXAMPLE, environ=ENV, builtin=builtin)
+    assert catalog.providers["local"].options == {"latency": "1-2", "failure_rate": 0.5}
+
+
+def test_a_file_may_define_its_own_local_provider_and_model() -> None:
+    text = """
+[providers.local]
+kind = "local"
+latency = "0.5"
+failure_rate = 0.1
+
+[models.local]
+routes = [{ provider = "local" }]
+max_n = 2
+"""
+    catalog = parse_catalog(text, environ={})
+    assert catalog.providers["local"].options == {"latency": "0.5", "failure_rate": 0.1}
+    assert catalog.models["local"].max_n == 2
 
 
 def test_unknown_provider_key_names_the_key_and_its_line() -> None:

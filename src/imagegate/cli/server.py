@@ -17,7 +17,7 @@ from rich.table import Table
 
 from imagegate.config import Settings
 from imagegate.keys import new_key, record_for
-from imagegate.runtime import Runtime
+from imagegate.runtime import Runtime, load_catalog
 from imagegate.store.sql import SqlStore
 
 console = Console(stderr=True)
@@ -42,10 +42,13 @@ def settings_from(data_dir: Path | None, config: Path | None) -> Settings:
     if config is not None:
         os.environ["IMAGEGATE_CONFIG"] = str(config)
     try:
-        return Settings()
+        settings = Settings()
+        load_catalog(settings)  # fail before starting anything, listing every problem
     except ValueError as exc:
-        console.print(f"[red]Invalid configuration:[/red] {exc}")
+        console.print("[red]Invalid configuration:[/red]")
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
+    return settings
 
 
 async def _prepare(settings: Settings) -> str | None:
