@@ -200,11 +200,12 @@ class _Reader:
     locator: _Locator
     environ: Mapping[str, str]
     builtin: Catalog
-    problems: list[str] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
 
     def problem(self, table: tuple[str, ...], key: str | None, message: str) -> None:
         dotted = ".".join((*table, key) if key else table)
-        self.problems.append(f"{self.source}:{self.locator.line(table, key)}: {dotted}: {message}")
+        line = self.locator.line(table, key)
+        self.problems.append((line, f"{self.source}:{line}: {dotted}: {message}"))
 
     def checked(
         self,
@@ -344,8 +345,8 @@ def parse_catalog(
     for key in sorted(set(data) - TOP_KEYS):
         reader.problem((), key, f"unknown key; expected one of {sorted(TOP_KEYS)}")
     catalog = _build(reader, data)
-    if reader.problems:
-        raise ConfigError(reader.problems)
+    if reader.problems:  # in file order, however they were found
+        raise ConfigError([text for _, text in sorted(reader.problems)])
     return catalog
 
 
