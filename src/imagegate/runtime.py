@@ -24,7 +24,7 @@ from imagegate.providers.base import Provider
 from imagegate.providers.registry import build_provider
 from imagegate.router import Router
 from imagegate.storage.base import Storage
-from imagegate.storage.local import LocalStorage
+from imagegate.storage.factory import build_storage
 from imagegate.storage.signing import URLSigner
 from imagegate.store.sql import SqlStore
 from imagegate.worker.execute import Context
@@ -40,10 +40,6 @@ def load_catalog(settings: Settings) -> Catalog:
 
         return load_catalog_file(settings.config, settings)
     return default_catalog(settings.local_latency, settings.local_failure_rate)
-
-
-def build_storage(settings: Settings, signer: URLSigner) -> Storage:
-    return LocalStorage(settings.data_dir / "files", signer)
 
 
 @dataclass
