@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import httpx
+
 from tests.support.gateway import Gateway
 from tests.support.seaweed import SeaweedS3
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.support.seaweed import SeaweedS3
 
 from imagegate.storage.s3 import S3Storage
+from tests.support.seaweed import SeaweedS3
 
 BUCKET = "imagegate-tests"
 

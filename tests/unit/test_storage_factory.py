@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from imagegate.config import Settings
+from imagegate.storage import s3
 from imagegate.storage.factory import build_storage
 from imagegate.storage.local import LocalStorage
 from imagegate.storage.s3 import MAX_URL_TTL, S3Storage, parse_storage_url
@@ -45,7 +47,11 @@ def test_storage_url_without_prefix_stores_at_the_bucket_root() -> None:
     assert parse_storage_url("s3://images") == ("images", "")
 
 
-def _signed(expires_at: int) -> tuple[str, dict[str, list[str]]]:
+def _signed(
+    monkeypatch: pytest.MonkeyPatch, now: float, expires_at: int
+) -> tuple[str, dict[str, list[str]]]:
+    clock = SimpleNamespace(time=lambda: now, strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr(s3, "time", clock)
     storage = S3Storage(
         "images",
         "pre",
@@ -53,23 +59,42 @@ def _signed(expires_at: int) -> tuple[str, dict[str, list[str]]]:
         access_key_id=S3_SETTINGS["s3_access_key_id"],
         secret_access_key=S3_SETTINGS["s3_secret_access_key"],
     )
-    parts = urlsplit(storage.url("tasks/t1/0.png", expires_at))
+    url = storage.url("tasks/t1/0.png", expires_at)
+    assert storage.url("tasks/t1/0.png", expires_at) == url
+    parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}", parse_qs(parts.query)
 
 
-def test_presigned_url_is_path_style_sigv4_for_the_prefixed_key() -> None:
+MINUTE = 1_789_999_980  # a multiple of 60
+NOW = MINUTE + 10.5
+
+
+def test_presigned_url_is_path_style_sigv4_for_the_prefixed_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The endpoint is a closed port: signing must not need the server.
-    base, query = _signed(int(time.time()) + 3600)
+    base, query = _signed(monkeypatch, NOW, MINUTE + 3600)
     assert base == "http://127.0.0.1:9/images/pre/tasks/t1/0.png"
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/")
-    assert 3590 <= int(query["X-Amz-Expires"][0]) <= 3600
     assert len(query["X-Amz-Signature"][0]) == 64
 
 
-def test_presigned_url_lifetime_is_clamped_to_what_sigv4_allows() -> None:
-    _, past = _signed(int(time.time()) - 100)
-    _, far = _signed(int(time.time()) + 30 * 86400)
+def test_presigned_url_is_signed_at_the_minute_so_polls_get_the_same_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, early = _signed(monkeypatch, NOW, MINUTE + 3600)
+    _, late = _signed(monkeypatch, NOW + 29, MINUTE + 3600)
+    assert early == late
+    assert early["X-Amz-Date"] == [time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(MINUTE))]
+    assert early["X-Amz-Expires"] == ["3600"]  # valid until exactly expires_at
+
+
+def test_presigned_url_lifetime_is_clamped_to_what_sigv4_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, past = _signed(monkeypatch, NOW, int(NOW) - 100)
+    _, far = _signed(monkeypatch, NOW, int(NOW) + 30 * 86400)
     assert past["X-Amz-Expires"] == ["1"]
     assert far["X-Amz-Expires"] == [str(MAX_URL_TTL)]
 
