@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.support.gateway import Gateway
+from tests.support.seaweed import SeaweedS3
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,10 +40,14 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh tab (empty localStorage); the test fails if the page's script throws."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     context.close()
+    assert errors == []
 
 
 def open_with_key(page: Page, gateway: Gateway, key: str | None = None) -> None:
@@ -96,6 +103,22 @@ def test_submitted_prompt_ends_as_a_loaded_image_in_the_gallery(
     task_id = card.get_attribute("data-task-id")
     assert f"{gateway.base_url}/v1/tasks/{task_id}" in polled  # the exact poll_url
     screenshot(page, "playground-completed.png")
+
+
+def test_image_stored_in_s3_is_shown_from_its_presigned_url(
+    page: Page, gateway_factory: GatewayFactory, seaweed_s3: SeaweedS3
+) -> None:
+    bucket = f"playground-{uuid.uuid4().hex[:10]}"
+    gateway = gateway_factory(env={**FAST_POLLS, **seaweed_s3.env(bucket)})
+    open_with_key(page, gateway)
+
+    submit(page, "A harbour at night", size="256x256")
+
+    image = page.locator("#gallery .card img").first
+    s3_url = re.compile(f"^{re.escape(seaweed_s3.endpoint_url)}/{bucket}/")
+    expect(image).to_have_attribute("src", s3_url, timeout=WAIT_MS)
+    image.evaluate("img => img.decode()")
+    assert image.evaluate("img => img.naturalWidth") == 256
 
 
 def test_failed_task_shows_its_error_message_and_code(
