@@ -25,7 +25,9 @@ def wait_done(http: httpx.Client, path: str, timeout: float = 30) -> dict[str, A
 
 
 def create_async(http: httpx.Client, **fields: Any) -> dict[str, Any]:
-    response = http.post("/v1/images/generations", json={"prompt": "a lighthouse", **fields, "async": True})
+    response = http.post(
+        "/v1/images/generations", json={"prompt": "a lighthouse", **fields, "async": True}
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -151,14 +153,18 @@ def test_another_keys_task_is_not_found(gateway: Gateway) -> None:
         foreign = theirs.get(task["poll_url"])
         unknown = theirs.get("/v1/tasks/igt_" + "a" * 32)
     assert foreign.status_code == unknown.status_code == 404
-    assert foreign.json() == unknown.json() == {
-        "error": {
-            "message": "Task not found or no longer available.",
-            "type": "invalid_request_error",
-            "code": "async_task_not_found",
-            "param": None,
+    assert (
+        foreign.json()
+        == unknown.json()
+        == {
+            "error": {
+                "message": "Task not found or no longer available.",
+                "type": "invalid_request_error",
+                "code": "async_task_not_found",
+                "param": None,
+            }
         }
-    }
+    )
 
 
 def test_list_shows_only_own_tasks_newest_first_with_cursor(gateway: Gateway) -> None:

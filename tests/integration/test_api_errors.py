@@ -12,7 +12,9 @@ from tests.support.gateway import Gateway
 CREATE = "/v1/images/generations"
 
 
-def assert_envelope(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def assert_envelope(
+    response: httpx.Response, status: int, code: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text[:300]
     assert response.headers["content-type"].startswith("application/json")
     body: dict[str, Any] = response.json()
@@ -113,7 +115,15 @@ def test_missing_or_bad_keys_get_401(gateway: Gateway, headers: dict[str, str]) 
 
 @pytest.mark.parametrize(
     "task_id",
-    ["..%2Fx", "%00", "igt_" + "a" * 10_000, "x" * 10_240, "igt_AAAA", "%2e%2e", "igt_%F0%9F%92%A5"],
+    [
+        "..%2Fx",
+        "%00",
+        "igt_" + "a" * 10_000,
+        "x" * 10_240,
+        "igt_AAAA",
+        "%2e%2e",
+        "igt_%F0%9F%92%A5",
+    ],
 )
 def test_odd_task_ids_are_not_found(gateway: Gateway, task_id: str) -> None:
     for prefix in ("/v1/tasks/", "/v1/images/generations/", "/v1/images/"):
