@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
 from tests.support.gateway import Gateway
 from tests.support.seaweed import SeaweedS3
 
