@@ -47,6 +47,12 @@ def test_storage_url_without_prefix_stores_at_the_bucket_root() -> None:
     assert parse_storage_url("s3://images") == ("images", "")
 
 
+def test_s3_prefix_with_odd_characters_is_refused_at_start(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, storage_url="s3://images/a b/../c", **S3_SETTINGS)
+    with pytest.raises(ValueError, match="prefix"):
+        build_storage(settings, SIGNER)
+
+
 def _signed(
     monkeypatch: pytest.MonkeyPatch, now: float, expires_at: int
 ) -> tuple[str, dict[str, list[str]]]:

@@ -42,6 +42,19 @@ def parse_storage_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
+def _clean_prefix(prefix: str) -> str:
+    """``"/a/b/"`` -> ``"a/b/"``; the same characters as object keys, checked at start."""
+    clean = prefix.strip("/")
+    if not clean:
+        return ""
+    try:
+        return check_key(clean) + "/"
+    except KeyError:
+        raise ValueError(
+            f"S3 key prefix {prefix!r} may only hold letters, digits, '.', '_', '-' and '/'"
+        ) from None
+
+
 class S3Storage:
     """A bucket (and key prefix) on any S3-compatible server.
 
@@ -61,7 +74,7 @@ class S3Storage:
         secret_access_key: str | None = None,
     ) -> None:
         self.bucket = bucket
-        self.prefix = check_key(prefix.strip("/")) + "/" if prefix.strip("/") else ""
+        self.prefix = _clean_prefix(prefix)
         self.region = region
         self.endpoint_url = (endpoint_url or f"https://s3.{region}.amazonaws.com").rstrip("/")
         explicit: dict[str, str] = {}
