@@ -95,6 +95,7 @@ class Runtime:
 
     async def start(self, *, run_worker: bool) -> None:
         await self.store.start()
+        await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
         if run_worker:
             self.start_worker()
