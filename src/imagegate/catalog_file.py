@@ -31,7 +31,6 @@ from imagegate.catalog import (
     Route,
     default_catalog,
 )
-from imagegate.config import Settings
 from imagegate.providers.base import Provider, ProviderSettings
 from imagegate.providers.registry import KINDS, provider_class
 
@@ -199,7 +198,6 @@ class _Reader:
     source: str
     locator: _Locator
     environ: Mapping[str, str]
-    builtin: Catalog
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
 
     def problem(self, table: tuple[str, ...], key: str | None, message: str) -> None:
@@ -337,14 +335,11 @@ def parse_catalog(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: {exc}"]) from exc
     reader = _Reader(
-        source,
-        _Locator(text.splitlines()),
-        os.environ if environ is None else environ,
-        builtin or default_catalog(),
+        source, _Locator(text.splitlines()), os.environ if environ is None else environ
     )
     for key in sorted(set(data) - TOP_KEYS):
         reader.problem((), key, f"unknown key; expected one of {sorted(TOP_KEYS)}")
-    catalog = _build(reader, data)
+    catalog = _build(reader, data, builtin or default_catalog())
     if reader.problems:  # in file order, however they were found
         raise ConfigError([text for _, text in sorted(reader.problems)])
     return catalog
@@ -358,13 +353,13 @@ def _tables(reader: _Reader, data: dict[str, Any], key: str) -> dict[str, Any]:
     return tables
 
 
-def _build(reader: _Reader, data: dict[str, Any]) -> Catalog:
+def _build(reader: _Reader, data: dict[str, Any], builtin: Catalog) -> Catalog:
     providers = {
         name: settings
         for name, table in _tables(reader, data, "providers").items()
         if (settings := reader.provider(name, table)) is not None
     }
-    local = _builtin_local(reader, data)
+    local = _builtin_local(reader, data, builtin)
     # Routes are checked against every provider name, valid or not, so one bad provider
     # table is reported once and not again for each model routed to it.
     names = set(_tables(reader, data, "providers")) | set(local.providers)
@@ -388,27 +383,35 @@ def _build(reader: _Reader, data: dict[str, Any]) -> Catalog:
     return Catalog(providers, models, default_model=default_model, aliases=dict(aliases))
 
 
-def _builtin_local(reader: _Reader, data: dict[str, Any]) -> Catalog:
+def _builtin_local(reader: _Reader, data: dict[str, Any], builtin: Catalog) -> Catalog:
     """The built-in local provider and model, or nothing when the file owns the name or opts out."""
     none = Catalog(providers={}, models={})
-    builtin = data.get("builtin_local", True)
-    if not isinstance(builtin, bool):
+    enabled = data.get("builtin_local", True)
+    if not isinstance(enabled, bool):
         reader.problem((), "builtin_local", "expected true or false")
         return none
     file_names = set(_tables(reader, data, "providers")) | set(_tables(reader, data, "models"))
-    return reader.builtin if builtin and LOCAL_MODEL not in file_names else none
+    return builtin if enabled and LOCAL_MODEL not in file_names else none
 
 
-def load_catalog_file(
-    path: Path, settings: Settings, environ: Mapping[str, str] | None = None
+def load_catalog(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    builtin: Catalog | None = None,
 ) -> Catalog:
-    """The catalogue of the file at ``path`` (``Settings.config``, ``--config``)."""
+    """The catalogue of the file at ``path`` (``Settings.config``), or the built-in default.
+
+    ``builtin`` is the built-in local catalogue as this process configures it (simulated
+    latency and failure rate); it defaults to the plain one.
+    """
+    builtin = builtin or default_catalog()
+    if path is None:
+        return builtin
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the configuration file: {exc.strerror}"]) from exc
-    builtin = default_catalog(settings.local_latency, settings.local_failure_rate)
     return parse_catalog(text, source=str(path), environ=environ, builtin=builtin)
 
 
-__all__ = ["ConfigError", "load_catalog_file", "parse_catalog"]
+__all__ = ["ConfigError", "load_catalog", "parse_catalog"]

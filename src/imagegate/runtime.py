@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from imagegate import catalog_file
 from imagegate.catalog import Catalog, default_catalog
 from imagegate.config import Settings
 from imagegate.engine.models import Task
@@ -24,7 +25,7 @@ from imagegate.providers.base import Provider
 from imagegate.providers.registry import build_provider
 from imagegate.router import Router
 from imagegate.storage.base import Storage
-from imagegate.storage.local import LocalStorage
+from imagegate.storage.factory import build_storage
 from imagegate.storage.signing import URLSigner
 from imagegate.store.sql import SqlStore
 from imagegate.worker.execute import Context
@@ -35,15 +36,8 @@ log = logging.getLogger("imagegate")
 
 
 def load_catalog(settings: Settings) -> Catalog:
-    if settings.config is not None:
-        from imagegate.catalog_file import load_catalog_file
-
-        return load_catalog_file(settings.config, settings)
-    return default_catalog(settings.local_latency, settings.local_failure_rate)
-
-
-def build_storage(settings: Settings, signer: URLSigner) -> Storage:
-    return LocalStorage(settings.data_dir / "files", signer)
+    builtin = default_catalog(settings.local_latency, settings.local_failure_rate)
+    return catalog_file.load_catalog(settings.config, builtin=builtin)
 
 
 @dataclass
@@ -101,6 +95,7 @@ class Runtime:
 
     async def start(self, *, run_worker: bool) -> None:
         await self.store.start()
+        await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
         if run_worker:
             self.start_worker()

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from imagegate.catalog_file import ConfigError, load_catalog_file
-from imagegate.config import Settings
+from imagegate.catalog_file import ConfigError, load_catalog
 
 
 def test_file_is_read_and_problems_name_its_path(tmp_path: Path) -> None:
@@ -15,15 +14,12 @@ def test_file_is_read_and_problems_name_its_path(tmp_path: Path) -> None:
     path.write_text(
         '[providers.peer]\nkind = "openai_compatible"\nbase_url = "http://127.0.0.1:1"\n'
     )
-    assert (
-        load_catalog_file(path, Settings(), environ={}).providers["peer"].base_url
-        == "http://127.0.0.1:1"
-    )
+    assert load_catalog(path, environ={}).providers["peer"].base_url == "http://127.0.0.1:1"
     path.write_text('[providers.peer]\nkind = "openai_compatible"\nbase = "x"\n')
     with pytest.raises(ConfigError, match=rf"{path}:3: providers.peer.base: unknown key"):
-        load_catalog_file(path, Settings(), environ={})
+        load_catalog(path, environ={})
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the configuration file"):
-        load_catalog_file(tmp_path / "missing.toml", Settings())
+        load_catalog(tmp_path / "missing.toml")

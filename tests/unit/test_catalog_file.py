@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imagegate.catalog import LOCAL_MODEL, Route, default_catalog
-from imagegate.catalog_file import ConfigError, parse_catalog
+from imagegate.catalog_file import ConfigError, load_catalog, parse_catalog
 
 ENV = {"BFL_API_KEY": "bfl-secret", "OPENAI_API_KEY": "sk-openai"}
 
@@ -89,6 +89,10 @@ def test_without_default_model_a_file_with_models_has_no_default() -> None:
 def test_a_file_with_providers_only_keeps_local_as_default() -> None:
     text = '[providers.openai]\nkind = "openai"\napi_key_env = "OPENAI_API_KEY"\n'
     assert parse_catalog(text, environ=ENV).default_model == LOCAL_MODEL
+
+
+def test_no_file_means_the_builtin_default_catalog() -> None:
+    assert load_catalog(None) == default_catalog()
 
 
 def test_builtin_local_keeps_the_demo_knobs_it_is_given() -> None:
