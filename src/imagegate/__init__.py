@@ -6,3 +6,5 @@ their types and errors); the server lives in subpackages that this import never 
 
 from imagegate.client import *  # noqa: F403
 from imagegate.client import __all__ as __all__
+
+__version__ = "0.1.0"
