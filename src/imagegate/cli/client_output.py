@@ -102,7 +102,7 @@ def emit_json(document: Any) -> None:
 
 def emit_lines(lines: Sequence[str | Path]) -> None:
     for line in lines:
-        stdout.print(str(line), markup=False)
+        typer.echo(str(line))
 
 
 def emit_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
