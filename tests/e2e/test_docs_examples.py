@@ -41,6 +41,22 @@ def user_env(gateway: Gateway) -> dict[str, str]:
     return env
 
 
+def run_example(runner: list[str], code: str, gateway: Gateway, cwd: Path) -> None:
+    """Run one example in ``cwd``; it must succeed and show what it did."""
+    code = localised(code, gateway)
+    done = subprocess.run(
+        [*runner, code],
+        cwd=cwd,
+        env=user_env(gateway),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"{code}\n--- stderr ---\n{done.stderr}"
+    assert done.stdout.strip(), "every example shows what it did"
+
+
 def test_the_docs_have_their_examples() -> None:
     assert len(PYTHON_EXAMPLES) >= 10
     assert len(SHELL_EXAMPLES) >= 6
@@ -48,35 +64,14 @@ def test_the_docs_have_their_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(PYTHON_EXAMPLES)))
 def test_sdk_doc_example_runs(index: int, gateway: Gateway, tmp_path: Path) -> None:
-    code = localised(PYTHON_EXAMPLES[index], gateway)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=user_env(gateway),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, f"{code}\n--- stderr ---\n{done.stderr}"
-    assert done.stdout.strip(), "every example shows what it did"
+    run_example([sys.executable, "-c"], PYTHON_EXAMPLES[index], gateway, tmp_path)
 
 
 @pytest.mark.parametrize("index", range(len(SHELL_EXAMPLES)))
 def test_cli_doc_example_runs(index: int, gateway: Gateway, tmp_path: Path) -> None:
     commands = shell_commands(SETUP) + shell_commands(SHELL_EXAMPLES[index])
-    script = localised("set -euo pipefail\n" + "\n".join(commands), gateway)
-    done = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        env=user_env(gateway),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"{script}\n--- stderr ---\n{done.stderr}"
-    assert done.stdout.strip()
+    script = "set -euo pipefail\n" + "\n".join(commands)
+    run_example(["bash", "-c"], script, gateway, tmp_path)
 
 
 def test_the_exit_code_table_lists_every_code_the_cli_uses() -> None:

@@ -8,10 +8,14 @@ that says what went wrong (see ``client_output``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
+from rich.console import RenderableType
 
 from imagegate.cli.client_output import (
     Watch,
@@ -65,7 +69,7 @@ def generate(
     as_json: AsJson = False,
 ) -> None:
     """Create images, wait for them with a live display, and save them; prints the paths."""
-    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+    with _session(base_url, api_key, as_json) as client:
         created = client.images.generate(
             prompt, model=model, size=size, n=n, seed=seed, async_=True
         )
@@ -82,12 +86,9 @@ def status(
     task_id: TaskId, base_url: BaseUrl = None, api_key: ApiKey = None, as_json: AsJson = False
 ) -> None:
     """Show a task's state (exits 0 whatever the state; `wait` is for scripts that need it done)."""
-    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+    with _session(base_url, api_key, as_json) as client:
         task = client.tasks.get(task_id)
-        if as_json:
-            emit_json(dump(task))
-        else:
-            stdout.print(task_table(task))
+        _show(task, as_json, task_table(task))
 
 
 def wait(
@@ -100,7 +101,7 @@ def wait(
     as_json: AsJson = False,
 ) -> None:
     """Wait until a task finishes; prints its image URLs, or the saved paths with --out."""
-    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+    with _session(base_url, api_key, as_json) as client:
         task = _watch(client, task_id, timeout, interval, as_json)
         if out is not None:
             _save(client, task, out, as_json)
@@ -114,12 +115,9 @@ def cancel(
     task_id: TaskId, base_url: BaseUrl = None, api_key: ApiKey = None, as_json: AsJson = False
 ) -> None:
     """Cancel a task that has not finished."""
-    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+    with _session(base_url, api_key, as_json) as client:
         task = client.tasks.cancel(task_id)
-        if as_json:
-            emit_json(dump(task))
-        else:
-            stdout.print(f"{task.id}: {describe(task)} ({task.error_code or 'cancelled'})")
+        _show(task, as_json, f"{task.id}: {describe(task)} ({task.error_code or 'cancelled'})")
 
 
 def tasks(
@@ -133,7 +131,7 @@ def tasks(
     as_json: AsJson = False,
 ) -> None:
     """List this key's recent tasks, newest first."""
-    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+    with _session(base_url, api_key, as_json) as client:
         page = client.tasks.list(limit=limit, after=after, status=status_filter)
         if as_json:
             emit_json(dump(page))
@@ -149,7 +147,7 @@ def tasks(
 
 def models(base_url: BaseUrl = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """List the models the gateway serves."""
-    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+    with _session(base_url, api_key, as_json) as client:
         found = client.models.list()
         if as_json:
             emit_json(dump(found))
@@ -167,6 +165,20 @@ def _capabilities(model: Model) -> list[str]:
     info = model.imagegate or {}
     mode = "async only" if info.get("async_only") else "sync + async"
     return [mode, str(info.get("max_n", "")), str(info.get("description", ""))]
+
+
+@contextmanager
+def _session(base_url: str | None, api_key: str | None, as_json: bool) -> Iterator[Client]:
+    """A client for one command, with SDK errors turned into messages and exit codes."""
+    with reporting(as_json), Client(base_url=base_url, api_key=api_key) as client:
+        yield client
+
+
+def _show(value: BaseModel, as_json: bool, human: RenderableType) -> None:
+    if as_json:
+        emit_json(dump(value))
+    else:
+        stdout.print(human)
 
 
 def _watch(client: Client, task: Task | str, timeout: float, interval: float, quiet: bool) -> Task:
