@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,24 @@ def test_cancel_stops_a_pending_task(gateway_factory: GatewayFactory, as_json: b
     assert done.returncode == 0, done.stderr
     assert "cancelled" in done.stdout
     assert run(idle, "cancel", task_id).returncode == 1
+
+
+def test_ctrl_c_while_waiting_exits_130_and_leaves_the_task_running(
+    gateway_factory: GatewayFactory,
+) -> None:
+    slow = gateway_factory(env={"IMAGEGATE_LOCAL_LATENCY": "60"})
+    task_id = run(slow, "generate", "slow", "--size", "64x64", "--no-wait").stdout.strip()
+    env = {**os.environ, "IMAGEGATE_BASE_URL": slow.base_url, "IMAGEGATE_API_KEY": slow.key}
+    with subprocess.Popen(
+        [IMAGEGATE, "wait", task_id, "--interval", "0.2"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as waiting:
+        assert waiting.stderr is not None
+        assert task_id in waiting.stderr.readline()  # the first polled state: it is watching
+        waiting.send_signal(signal.SIGINT)
+        hint = waiting.stderr.read()
+    assert waiting.returncode == 130
+    assert f"imagegate wait {task_id}" in hint
+    assert json.loads(run(slow, "status", task_id, "--json").stdout)["status"] == "processing"

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from rich.console import RenderableType
 
 from imagegate.cli.client_output import (
+    EXIT_INTERRUPTED,
     Watch,
     describe,
     dump,
@@ -182,8 +183,16 @@ def _show(value: BaseModel, as_json: bool, human: RenderableType) -> None:
 
 
 def _watch(client: Client, task: Task | str, timeout: float, interval: float, quiet: bool) -> Task:
-    with Watch(enabled=not quiet) as watch:
-        return client.tasks.wait(task, interval=interval, timeout=timeout, on_update=watch.update)
+    """Wait with a live display; Ctrl-C stops watching, not the task, and says how to resume."""
+    try:
+        with Watch(enabled=not quiet) as watch:
+            return client.tasks.wait(
+                task, interval=interval, timeout=timeout, on_update=watch.update
+            )
+    except KeyboardInterrupt:
+        task_id = task.id if isinstance(task, Task) else task
+        stderr.print(f"Stopped watching; the task goes on: imagegate wait {task_id}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _show_created(task: Task, as_json: bool) -> None:

@@ -37,6 +37,7 @@ EXIT_NOT_FOUND = 4
 EXIT_TASK_FAILED = 5
 EXIT_TIMEOUT = 6
 EXIT_UNREACHABLE = 7
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 
 # First match wins, so subclasses come before their bases.
 _EXIT_CODES: tuple[tuple[type[ImagegateClientError], int, str], ...] = (
