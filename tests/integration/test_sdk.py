@@ -57,6 +57,17 @@ def test_an_async_task_is_waited_for_and_saved(client: imagegate.Client, tmp_pat
     assert client.tasks.get(task.id).status == "completed"
 
 
+@pytest.mark.parametrize("route", ["/v1/images/generations/{id}", "/v1/images/{id}"])
+def test_wait_follows_any_status_route_given_as_poll_url(
+    client: imagegate.Client, route: str
+) -> None:
+    task = client.images.generate("a wren", size="64x64", async_=True)
+    assert isinstance(task, imagegate.Task)
+    done = client.tasks.wait(route.format(id=task.id), interval=0.2)
+    assert done.id == task.id
+    assert done.status == "completed"
+
+
 async def test_the_async_client_generates_and_waits(gateway: Gateway, tmp_path: Path) -> None:
     async with imagegate.AsyncClient(base_url=gateway.base_url, api_key=gateway.key) as sdk:
         task = await sdk.images.generate("a heron", size="64x64", async_=True)

@@ -38,7 +38,7 @@ BaseUrl = Annotated[
     typer.Option(
         "--base-url",
         envvar="IMAGEGATE_BASE_URL",
-        help="Gateway URL [default: http://127.0.0.1:8000].",
+        help="Gateway URL (default: http://127.0.0.1:8000).",
         show_default=False,
     ),
 ]
@@ -51,7 +51,13 @@ ApiKey = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TaskId = Annotated[str, typer.Argument(help="The task id (or its poll URL).", show_default=False)]
 Timeout = Annotated[float, typer.Option(help="Give up waiting after this many seconds.")]
-Interval = Annotated[float, typer.Option(help="Seconds between polls, unless the gateway says.")]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds between polls (default: the gateway's Retry-After, else 3).",
+        show_default=False,
+    ),
+]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory to save the images in.")]
 
 
@@ -64,7 +70,7 @@ def generate(
     out: OutDir = Path("."),
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the task and exit.")] = False,
     timeout: Timeout = 300.0,
-    interval: Interval = 3.0,
+    interval: Interval = None,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     as_json: AsJson = False,
@@ -96,7 +102,7 @@ def wait(
     task_id: TaskId,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the images here.")] = None,
     timeout: Timeout = 300.0,
-    interval: Interval = 3.0,
+    interval: Interval = None,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     as_json: AsJson = False,
@@ -182,7 +188,9 @@ def _show(value: BaseModel, as_json: bool, human: RenderableType) -> None:
         stdout.print(human)
 
 
-def _watch(client: Client, task: Task | str, timeout: float, interval: float, quiet: bool) -> Task:
+def _watch(
+    client: Client, task: Task | str, timeout: float, interval: float | None, quiet: bool
+) -> Task:
     """Wait with a live display; Ctrl-C stops watching, not the task, and says how to resume."""
     try:
         with Watch(enabled=not quiet) as watch:

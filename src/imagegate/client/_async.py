@@ -124,7 +124,7 @@ class AsyncTasks:
         self,
         task: Task | str,
         *,
-        interval: float = 3.0,
+        interval: float | None = None,
         # The polling budget, checked between polls so TaskTimeout can still say where to
         # resume; a cancel scope (what ASYNC109 suggests) would cut a poll off mid-request.
         timeout: float = 300.0,  # noqa: ASYNC109

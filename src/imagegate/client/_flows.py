@@ -30,6 +30,9 @@ from imagegate.client.types import Task
 
 T = TypeVar("T")
 
+# The seeds' recommendation (3-5 s), used when neither the caller nor the gateway chose.
+DEFAULT_POLL_INTERVAL = 3.0
+
 
 @dataclass(frozen=True, slots=True)
 class Send:
@@ -123,7 +126,7 @@ class Waiting:
     send: Send
     task_id: str
     poll_url: str
-    interval: float
+    interval: float | None
     timeout: float
     on_update: Callable[[Task], object] | None
     clock: Callable[[], float]
@@ -155,12 +158,19 @@ def wait(plan: Waiting, known: Task | None) -> Flow[Task]:
 def read_poll(outcome: Outcome, failures: int, plan: Waiting) -> tuple[Task | None, float]:
     """The polled task and the pause before the next poll, or ``None`` and a backoff delay."""
     if isinstance(outcome, httpx.Response) and not outcome.is_error:
-        hint = retry_after_seconds(outcome.headers)
-        return parse(Task.model_validate, outcome), plan.interval if hint is None else hint
+        return parse(Task.model_validate, outcome), poll_interval(plan.interval, outcome)
     failure = failure_of(outcome)
     if not is_transient(failure):
         raise_failure(failure, plan.send.url)
     return None, retry_delay(failure, failures)
+
+
+def poll_interval(chosen: float | None, response: httpx.Response) -> float:
+    """The caller's interval wins (as in openai-python's polling helpers); else the gateway's."""
+    if chosen is not None:
+        return chosen
+    hint = retry_after_seconds(response.headers)
+    return DEFAULT_POLL_INTERVAL if hint is None else hint
 
 
 def finish(task: Task) -> Task:

@@ -64,7 +64,7 @@ class Operations:
     def wait(
         self,
         target: Task | str,
-        interval: float,
+        interval: float | None,
         timeout: float,
         on_update: Callable[[Task], object] | None,
         clock: Callable[[], float] = time.monotonic,

@@ -130,14 +130,15 @@ class Tasks:
         self,
         task: Task | str,
         *,
-        interval: float = 3.0,
+        interval: float | None = None,
         timeout: float = 300.0,
         on_update: Callable[[Task], object] | None = None,
     ) -> Task:
         """Poll until the task completes and return it; raise ``TaskFailed`` or ``TaskTimeout``.
 
-        ``task`` is a ``Task``, a task id or a poll URL. The gateway's ``Retry-After`` overrides
-        ``interval``; ``on_update`` sees every polled state.
+        ``task`` is a ``Task``, a task id or a poll URL. Between polls it pauses ``interval``
+        seconds when given, else what the gateway's ``Retry-After`` asks, else 3 s;
+        ``on_update`` sees every polled state.
         """
         flow = self._client._ops.wait(task, interval, timeout, on_update)
         return self._client._run(flow)

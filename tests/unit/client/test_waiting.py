@@ -13,7 +13,7 @@ NOT_FOUND = error_body("async_task_not_found", "Task not found or no longer avai
 
 
 def wait(script: Script, target: Task | str, **options: float) -> Task:
-    interval = options.get("interval", 3.0)
+    interval = options.get("interval")
     timeout = options.get("timeout", 300.0)
     flow = operations().wait(target, interval, timeout, None, clock=script.clock)
     return script.run(flow)
@@ -50,10 +50,16 @@ def test_a_task_without_poll_url_is_polled_on_the_unified_route() -> None:
     assert script.sent[0].url == "http://gateway.test/v1/tasks/img_abc"
 
 
-def test_the_gateways_retry_after_sets_the_poll_interval() -> None:
+def test_the_gateways_retry_after_sets_the_poll_interval_by_default() -> None:
+    script = Script([answer(200, task_body("pending"), {"Retry-After": "5"}), answer(200, DONE)])
+    wait(script, "igt_one")
+    assert script.slept == [5.0]
+
+
+def test_an_interval_the_caller_chose_wins_over_retry_after() -> None:
     script = Script([answer(200, task_body("pending"), {"Retry-After": "5"}), answer(200, DONE)])
     wait(script, "igt_one", interval=1.0)
-    assert script.slept == [5.0]
+    assert script.slept == [1.0]
 
 
 def test_a_failed_task_raises_task_failed_with_error_and_code() -> None:
