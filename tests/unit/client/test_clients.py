@@ -66,7 +66,12 @@ def test_the_default_base_url_is_the_local_gateway(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_retried_create_sends_the_same_idempotency_key() -> None:
-    answers = iter([httpx.Response(502), httpx.Response(200, json=task_body("pending"))])
+    answers = iter(
+        [
+            httpx.Response(502, headers={"Retry-After": "0"}),
+            httpx.Response(200, json=task_body("pending")),
+        ]
+    )
     client, seen = sync_client(lambda r: next(answers), max_retries=1)
     result = client.images.generate("a fox", model="m", async_=True)
     assert isinstance(result, Task)
@@ -153,3 +158,26 @@ async def test_the_async_client_runs_the_same_flows(tmp_path: Path) -> None:
         paths = await client.images.save(task, tmp_path)
     assert paths[0].read_bytes() == PNG
     assert [r.method for r in seen] == ["POST", "GET"]
+
+
+async def test_the_async_client_sleeps_and_retries_like_the_sync_one() -> None:
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "0"}),
+            httpx.Response(200, json=task_body("pending")),
+        ]
+    )
+    transport, seen = recording(lambda r: next(answers))
+    http = httpx.AsyncClient(transport=transport)
+    async with AsyncClient(api_key="sk-a", base_url="http://gw.test", http_client=http) as client:
+        task = await client.tasks.get("igt_one")
+    assert task.status == "pending"
+    assert len(seen) == 2
+
+
+def test_a_callers_http_client_is_left_open() -> None:
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(204)))
+    with Client(api_key="sk-x", http_client=http):
+        pass
+    assert not http.is_closed
+    http.close()
