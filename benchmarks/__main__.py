@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import inflight, passthrough, polling, throughput, visibility
-from benchmarks.load import ensure_wrk
+from benchmarks.load import REPO, ensure_wrk
 from benchmarks.report import Options, Row, save, table
 
 BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
@@ -37,7 +37,7 @@ def main() -> None:
         help="admin URL of a PostgreSQL server (a fresh database is made per benchmark)",
     )
     parser.add_argument(
-        "--json", type=Path, default=Path("benchmarks/results.json"), help="where to save"
+        "--json", type=Path, default=REPO / "benchmarks" / "results.json", help="where to save"
     )
     args = parser.parse_args()
     postgres = args.postgres_url
@@ -46,7 +46,8 @@ def main() -> None:
     rows: list[Row] = []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as root:
-        opts = Options(quick=args.quick, root=Path(root), postgres_url=postgres, wrk=ensure_wrk())
+        wrk = ensure_wrk(install=not args.quick)
+        opts = Options(quick=args.quick, root=Path(root), postgres_url=postgres, wrk=wrk)
         for name in args.only or list(BENCHMARKS):
             rows += BENCHMARKS[name](opts)
     meta = {

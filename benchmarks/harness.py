@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from tests.support.gateway import free_port as free_port  # re-exported for the benchmarks
 from tests.support.postgres import fresh_database
 
+from benchmarks.load import REPO
 from imagegate.store.engine import make_engine
 from imagegate.store.schema import tasks
 
-REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 

@@ -2,7 +2,7 @@
 
 On a 2-core machine the load generator competes with the server for CPU, so the cheaper it
 is per request the more honest the server's figure. wrk comes from Debian's ``wrk`` package;
-``ensure_wrk`` installs it when the benchmark runs as root and falls back silently otherwise.
+``ensure_wrk`` installs it for a full run as root; otherwise the driver stands in.
 """
 
 from __future__ import annotations
@@ -41,18 +41,22 @@ class LoadResult:
         )
 
 
-def ensure_wrk() -> str | None:
-    """Path of wrk, installing Debian's package when possible; None means: use the driver."""
+def ensure_wrk(*, install: bool) -> str | None:
+    """Path of wrk; None means: use the driver. With ``install``, a root user without wrk gets
+    Debian's package (the package lists are refreshed only when the first attempt fails)."""
     if os.environ.get("IMAGEGATE_BENCH_NO_WRK"):
         return None
-    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "wrk"],
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    if install and shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        get = ["apt-get", "install", "-y", "-q", "wrk"]
+        if _quiet(get) != 0:
+            _quiet(["apt-get", "update", "-q"])
+            _quiet(get)
     return shutil.which("wrk")
+
+
+def _quiet(cmd: list[str]) -> int:
+    done = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return done.returncode
 
 
 def run_driver(plan: dict[str, Any]) -> LoadResult:

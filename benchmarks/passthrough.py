@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import AUTH, KEY, REPO, Proc, Setup, free_port, running, setup
-from benchmarks.load import LoadResult, run_load
-from benchmarks.report import Options, Row, fmt_ms
+from benchmarks.harness import AUTH, KEY, Proc, Setup, free_port, running, setup
+from benchmarks.load import REPO, LoadResult, run_load
+from benchmarks.report import Options, Row, fmt_ms, procs
 
 LITELLM = "litellm[proxy]==1.106.2"
 LITELLM_VENV = REPO / "benchmarks" / ".venv-litellm"
@@ -110,20 +110,31 @@ def measure(opts: Options, url: str) -> tuple[LoadResult, LoadResult]:
 
 
 def run(opts: Options) -> list[Row]:
-    with setup(opts.root, "passthrough", None) as s:
-        up = upstream(s.data_dir / "logs").start(ready_path="/health")
-        with running(up):
-            direct = measure(opts, up.url)
-            gw = gateway(s, up.url, opts.processes).start()
-            with running(gw):
-                ours = measure(opts, gw.url)
-            theirs = None
-            if not opts.quick:
-                proxy = litellm(s.data_dir / "logs", up.url, opts.processes)
-                proxy.start("/health/liveliness", 300)
-                with running(proxy):
-                    theirs = measure(opts, proxy.url)
-    return [_row(direct, ours, theirs, opts.processes)]
+    log_dir = opts.root / "passthrough-logs"
+    up = upstream(log_dir).start(ready_path="/health")
+    with running(up):
+        direct = measure(opts, up.url)
+        ours = {url: _ours(opts, up.url, url) for url in opts.backends()}
+        theirs = None
+        if not opts.quick:
+            proxy = litellm(log_dir, up.url, opts.processes)
+            proxy.start("/health/liveliness", 300)
+            with running(proxy):
+                theirs = measure(opts, proxy.url)
+    return [
+        _row(direct, pair, theirs, opts.processes, "postgres" if url else "sqlite")
+        for url, pair in ours.items()
+    ]
+
+
+def _ours(
+    opts: Options, upstream_url: str, postgres_url: str | None
+) -> tuple[LoadResult, LoadResult]:
+    name = f"passthrough-{'pg' if postgres_url else 'sqlite'}"
+    with setup(opts.root, name, postgres_url) as s:
+        gw = gateway(s, upstream_url, opts.processes).start()
+        with running(gw):
+            return measure(opts, gw.url)
 
 
 def _added(result: LoadResult, direct: LoadResult) -> tuple[float, float]:
@@ -140,13 +151,14 @@ def _row(
     ours: tuple[LoadResult, LoadResult],
     theirs: tuple[LoadResult, LoadResult] | None,
     processes: int,
+    backend: str,
 ) -> Row:
     figures = {
         name: {"busy": pair[0].__dict__, "calm": pair[1].__dict__}
         for name, pair in (("direct", direct), ("imagegate", ours), ("litellm", theirs))
         if pair is not None
     }
-    setup_text = f"{processes} procs each, {CONNECTIONS} conns / 1 conn"
+    setup_text = f"imagegate on {backend}, {procs(processes)} each, {CONNECTIONS} conns / 1 conn"
     target = ">= 10x req/s, <= 1/5 added p50"
     if theirs is None:
         return Row(

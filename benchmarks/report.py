@@ -46,6 +46,10 @@ class Row:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
+def procs(count: int) -> str:
+    return f"{count} proc" if count == 1 else f"{count} procs"
+
+
 def fmt_ms(value: float) -> str:
     return f"{value:.1f} ms" if value >= 1 else f"{value * 1000:.0f} µs"
 
@@ -61,7 +65,7 @@ def table(rows: list[Row]) -> str:
             r.setup,
             r.result,
             r.baseline,
-            "" if r.ratio is None else f"{r.ratio:.2f}",
+            "" if r.ratio is None else f"{r.ratio:.3g}",
             r.target,
             {True: "yes", False: "NO", None: "-"}[r.met],
         ]

@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks.driver import Call, Connection, encode, percentile
 from benchmarks.harness import AUTH, CREATE_BODY, running, setup
 from benchmarks.passthrough import gateway, upstream
-from benchmarks.report import Options, Row, fmt_ms
+from benchmarks.report import Options, Row, fmt_ms, procs
 
 TARGET_P99_MS = 20.0
 POLLERS = 4
@@ -51,12 +51,12 @@ def _run(opts: Options, postgres_url: str | None) -> Row:
     rtt50, rtt99 = percentile(rtts, 0.5) * 1000, percentile(rtts, 0.99) * 1000
     return Row(
         benchmark="4 completion visibility",
-        setup=f"{backend}, {opts.processes} procs, {POLLERS} pollers, {total} tasks",
+        setup=f"{backend}, {procs(opts.processes)}, {POLLERS} pollers, {total} tasks",
         result=f"p50 {fmt_ms(p50)}, p99 {fmt_ms(p99)}",
         baseline=f"poll round trip p50 {fmt_ms(rtt50)}, p99 {fmt_ms(rtt99)}",
         ratio=p99 / rtt99,
         target=f"p99 <= {TARGET_P99_MS:g} ms",
-        met=p99 <= TARGET_P99_MS,
+        met=None if opts.quick else p99 <= TARGET_P99_MS,
         figures={"p50_ms": p50, "p99_ms": p99, "rtt_p50_ms": rtt50, "rtt_p99_ms": rtt99},
     )
 
