@@ -1,0 +1,74 @@
+"""What the fake vendors share: scripted faults, latency, and real image bytes.
+
+A test scripts a fault for one route of a fake (``state.script.add("submit", Fault(429))``);
+the next request to that route answers the fault instead of the vendor's normal answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, ImageDraw
+from starlette.responses import Response
+
+
+@dataclass
+class Fault:
+    """One scripted misbehaviour.
+
+    ``status=None`` only delays (a slow answer, then the normal one); ``body`` is JSON unless
+    it is a ``str``, which is sent verbatim (for malformed JSON). A ``delay_s`` longer than the
+    client's timeout makes a request that reached the vendor but got no answer.
+    """
+
+    status: int | None = 500
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+class Script:
+    """Per-route queues of faults; each fault answers one request."""
+
+    def __init__(self) -> None:
+        self._faults: dict[str, list[Fault]] = defaultdict(list)
+
+    def add(self, route: str, fault: Fault, times: int = 1) -> None:
+        self._faults[route].extend([fault] * times)
+
+    async def intercept(self, route: str) -> Response | None:
+        """The scripted answer for ``route``, or ``None`` to answer normally."""
+        if not self._faults[route]:
+            return None
+        fault = self._faults[route].pop(0)
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if fault.status is None:
+            return None
+        if isinstance(fault.body, str):
+            content = fault.body.encode()
+        else:
+            content = json.dumps(fault.body if fault.body is not None else {}).encode()
+        headers = {"content-type": "application/json", **fault.headers}
+        return Response(content, status_code=fault.status, headers=headers)
+
+
+def picture(width: int, height: int, fmt: str = "png", seed: int = 0) -> bytes:
+    """A real, decodable image of the given size, varied by ``seed``."""
+    colour = ((seed * 67) % 256, (seed * 151 + 80) % 256, (seed * 29 + 160) % 256)
+    image = Image.new("RGB", (width, height), colour)
+    ImageDraw.Draw(image).rectangle(
+        (width // 4, height // 4, width // 2, height // 2), fill="white"
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG" if fmt in ("jpg", "jpeg") else fmt.upper())
+    return buffer.getvalue()
+
+
+def image_type(fmt: str) -> str:
+    return "image/jpeg" if fmt in ("jpg", "jpeg") else f"image/{fmt}"
