@@ -11,9 +11,12 @@ import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from PIL import Image, ImageDraw
+from starlette.requests import Request
 from starlette.responses import Response
 
 
@@ -72,3 +75,22 @@ def picture(width: int, height: int, fmt: str = "png", seed: int = 0) -> bytes:
 
 def image_type(fmt: str) -> str:
     return "image/jpeg" if fmt in ("jpg", "jpeg") else f"image/{fmt}"
+
+
+async def form_fields(request: Request) -> dict[str, str] | None:
+    """The text fields of a multipart/form-data body, or ``None`` when it is not multipart.
+
+    Parsed with the standard library so the fakes need no multipart package.
+    """
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    raw = f"Content-Type: {content_type}\r\n\r\n".encode() + await request.body()
+    message = BytesParser(policy=HTTP).parsebytes(raw)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode()
+    return fields
