@@ -1,0 +1,112 @@
+"""A fake Gemini API ``generateContent`` for image models.
+
+Follows the documented protocol: ``POST /v1beta/models/{model}:generateContent`` with
+``x-goog-api-key``; images come back as ``inlineData`` parts beside a text part; a blocked
+prompt answers ``promptFeedback.blockReason`` without candidates, a blocked image a candidate
+with ``finishReason: IMAGE_SAFETY`` and no content. Errors use Google's envelope: a wrong key
+is 400 INVALID_ARGUMENT with reason API_KEY_INVALID, a missing one 403 PERMISSION_DENIED, an
+unknown model 404 NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.scripting import Script, picture
+
+MODELS = frozenset({"gemini-2.5-flash-image", "gemini-3-pro-image-preview"})
+BLOCKED_WORD = "forbidden"  # the prompt is blocked: promptFeedback.blockReason
+UNSAFE_WORD = "unsafe"  # the image is blocked: finishReason IMAGE_SAFETY
+TEXT_ONLY_WORD = "describe"  # the model answers text and no image
+SIZES = {"1:1": (64, 64), "16:9": (64, 36), "9:16": (36, 64), "4:3": (64, 48), "3:4": (48, 64)}
+
+
+@dataclass
+class GeminiState:
+    key: str = "gemini-test-key"
+    latency_s: float = 0.0
+    calls: int = 0
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
+
+
+def google_error(code: int, status: str, message: str, *details: dict[str, Any]) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "status": status}}
+    if details:
+        body["error"]["details"] = list(details)
+    return JSONResponse(body, status_code=code)
+
+
+def key_error(key: str | None) -> JSONResponse:
+    if key is None:
+        return google_error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.")
+    info = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "API_KEY_INVALID",
+        "domain": "googleapis.com",
+    }
+    return google_error(
+        400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", info
+    )
+
+
+def candidate_for(prompt: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The one candidate the model answers for ``prompt``."""
+    if UNSAFE_WORD in prompt:
+        return {"finishReason": "IMAGE_SAFETY", "index": 0}
+    parts: list[dict[str, Any]] = [{"text": "Here is the picture you asked for."}]
+    if TEXT_ONLY_WORD not in prompt and "IMAGE" in config.get("responseModalities", []):
+        ratio = config.get("imageConfig", {}).get("aspectRatio", "1:1")
+        width, height = SIZES.get(ratio, (64, 64))
+        data = picture(width, height, "png", seed=int(config.get("seed", 1)))
+        inline = {"mimeType": "image/png", "data": base64.b64encode(data).decode()}
+        parts.append({"inlineData": inline})
+    return {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+
+
+class FakeGemini:
+    def __init__(self, state: GeminiState) -> None:
+        self.state = state
+
+    async def generate(self, request: Request) -> Response:
+        if self.state.latency_s:
+            await asyncio.sleep(self.state.latency_s)
+        key = request.headers.get("x-goog-api-key")
+        if key != self.state.key:
+            return key_error(key)
+        if (scripted := await self.state.script.intercept("generate")) is not None:
+            return scripted
+        model, _, method = request.path_params["target"].partition(":")
+        if method != "generateContent" or model not in MODELS:
+            message = f"models/{model} is not found for API version v1beta."
+            return google_error(404, "NOT_FOUND", message)
+        body = await request.json()
+        try:
+            prompt = body["contents"][0]["parts"][0]["text"]
+        except (KeyError, IndexError, TypeError):
+            return google_error(400, "INVALID_ARGUMENT", "* contents: contents is not specified")
+        self.state.calls += 1
+        self.state.bodies.append(body)
+        usage = {"promptTokenCount": 7, "totalTokenCount": 7}
+        if BLOCKED_WORD in prompt:
+            feedback = {"blockReason": "PROHIBITED_CONTENT"}
+            return JSONResponse({"promptFeedback": feedback, "usageMetadata": usage})
+        candidate = candidate_for(prompt, body.get("generationConfig", {}))
+        return JSONResponse(
+            {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
+        )
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1beta/models/{target}", self.generate, methods=["POST"])])
+
+
+def build_app(state: GeminiState) -> Starlette:
+    return FakeGemini(state).app()
