@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from imagegate.errors import ProviderAmbiguous, ProviderError, ProviderUnavailable
-from imagegate.providers.base import GeneratedImage, ProviderSettings
+from imagegate.providers.base import GeneratedImage, ProviderSettings, decode_json
 
 
 def timeout(settings: ProviderSettings) -> httpx.Timeout:
@@ -29,6 +29,19 @@ def poll_error(error: ProviderError) -> ProviderError:
     if isinstance(error, ProviderAmbiguous):
         return ProviderUnavailable(error.message, error.retry_after, error.status)
     return error
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a malformed, ambiguous answer."""
+    return as_dict(decode_json(response), what)
+
+
+def polled_json(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A poll's JSON object; a garbled poll answer started nothing, so it is transient."""
+    try:
+        return json_object(response, what)
+    except ProviderAmbiguous as exc:
+        raise poll_error(exc) from exc
 
 
 def decode_base64(value: str) -> bytes:

@@ -38,7 +38,6 @@ from imagegate.providers.base import (
     Provider,
     ProviderRequest,
     Submitted,
-    decode_json,
     error_for_status,
     send,
 )
@@ -105,7 +104,7 @@ class FalProvider(Provider):
         response = await send(self.http, req, starts_job=True)
         if response.is_error:
             raise _model_error(response, "fal rejected the request")
-        body = _vendor.as_dict(decode_json(response), "queue answer")
+        body = _vendor.json_object(response, "queue answer")
         missing = [key for key in _JOB_KEYS if not isinstance(body.get(key), str)]
         if missing:
             raise ProviderAmbiguous(f"fal queue answer lacks {', '.join(missing)}")
@@ -117,7 +116,7 @@ class FalProvider(Provider):
             raise JobFailed("fal no longer knows this request", status=404)
         if response.is_error:
             raise _vendor.poll_error(error_for_status(response, "fal status check failed"))
-        status = _vendor.as_dict(decode_json(response), "status")
+        status = _vendor.polled_json(response, "status")
         state = status.get("status")
         if state == "IN_QUEUE":
             position = status.get("queue_position")
@@ -140,7 +139,7 @@ class FalProvider(Provider):
             raise JobFailed("fal no longer holds this result (it expired)", status=404)
         if response.is_error:
             raise _result_error(response)
-        return _images(_vendor.as_dict(decode_json(response), "result"))
+        return _images(_vendor.polled_json(response, "result"))
 
     async def cancel(self, job: JobRef) -> None:
         req = self.http.build_request(

@@ -35,7 +35,6 @@ from imagegate.providers.base import (
     Provider,
     ProviderRequest,
     Submitted,
-    decode_json,
     error_for_status,
     retry_after_seconds,
     send,
@@ -95,7 +94,7 @@ class GeminiProvider(Provider):
         response = await send(self.http, req, starts_job=True)
         if response.is_error:
             raise _error(response)
-        return Completed(images=_images(_vendor.as_dict(decode_json(response), "answer")))
+        return Completed(images=_images(_vendor.json_object(response, "answer")))
 
 
 def _error(response: httpx.Response) -> ProviderError:

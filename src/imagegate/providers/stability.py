@@ -38,7 +38,6 @@ from imagegate.providers.base import (
     Provider,
     ProviderRequest,
     Submitted,
-    decode_json,
     error_for_status,
     send,
 )
@@ -110,7 +109,7 @@ class StabilityProvider(Provider):
         if response.is_error:
             raise _error(response, "stability rejected the request")
         if _is_json(response):
-            body = _vendor.as_dict(decode_json(response), "generation answer")
+            body = _vendor.json_object(response, "generation answer")
             if "image" not in body and isinstance(body.get("id"), str):
                 return Submitted(job={"id": body["id"]})
         return Completed(images=[_image(response)])
@@ -129,7 +128,10 @@ class StabilityProvider(Provider):
             raise JobFailed("stability no longer holds this generation (it expired)", status=404)
         if response.is_error:
             raise _vendor.poll_error(_error(response, "stability result check failed"))
-        return JobStatus("succeeded", images=[_image(response)])
+        try:
+            return JobStatus("succeeded", images=[_image(response)])
+        except ProviderAmbiguous as exc:
+            raise _vendor.poll_error(exc) from exc
 
 
 def _is_json(response: httpx.Response) -> bool:
@@ -156,7 +158,7 @@ def _error(response: httpx.Response, context: str) -> ProviderError:
 def _image(response: httpx.Response) -> GeneratedImage:
     """The image of a finished generation, raw bytes or base64 JSON, unless it was filtered."""
     if _is_json(response):
-        body = _vendor.as_dict(decode_json(response), "generation result")
+        body = _vendor.json_object(response, "generation result")
         reason = body.get("finish_reason")
         encoded = body.get("image")
     else:
