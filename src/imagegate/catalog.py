@@ -77,9 +77,19 @@ class Catalog:
 LOCAL_MODEL = "local"
 
 
-def default_catalog() -> Catalog:
+def local_provider(latency: str = "0", failure_rate: float = 0.0) -> ProviderSettings:
+    """The built-in provider, with the demo knobs from ``IMAGEGATE_LOCAL_*``."""
+    return ProviderSettings(
+        name="local",
+        kind="local",
+        max_concurrency=100_000,
+        options={"latency": latency, "failure_rate": failure_rate},
+    )
+
+
+def default_catalog(latency: str = "0", failure_rate: float = 0.0) -> Catalog:
     """The embedded default: one local provider serving one model, no network needed."""
-    provider = ProviderSettings(name="local", kind="local", max_concurrency=1024)
+    provider = local_provider(latency, failure_rate)
     model = ModelSpec(
         id=LOCAL_MODEL,
         routes=(Route(provider="local", upstream_model="local"),),

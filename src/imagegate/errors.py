@@ -2,7 +2,7 @@
 
     ImagegateError
     ├── APIError                     a client-facing error; carries the contract's envelope fields
-    │   ├── InvalidRequest           400 invalid_request_error (invalid_value, unknown_parameter, ...)
+    │   ├── InvalidRequest           400 (invalid_value, unknown_parameter, model_not_found)
     │   ├── AuthenticationFailed     401 invalid_api_key
     │   ├── NotFound                 404 not_found / model_not_found
     │   ├── TaskNotFound             404 async_task_not_found (never says whether the id exists)
@@ -14,11 +14,11 @@
         ├── ProviderRejected         the vendor refused this request; nothing runs upstream
         │   ├── ContentPolicyViolation   moderation: the task fails, no fallback
         │   └── ProviderAuthError        bad credentials: route unhealthy, fall back
-        ├── ProviderUnavailable      transient and clearly not started (refused, 503): retry or fall back
+        ├── ProviderUnavailable      transient, certainly nothing started (refused, 503): retry
         │   └── ProviderRateLimited      429, honours retry_after
-        ├── ProviderAmbiguous        the request may have started a job (timeout after send, 502/504):
-        │                            never sent blindly to the same provider again
-        └── JobFailed                an accepted upstream job ended in failure (or its result is gone)
+        ├── ProviderAmbiguous        the request may have started a job (timeout after send,
+        │                            502/504): never sent blindly to the same provider again
+        └── JobFailed                an accepted job failed upstream, or its result is gone
 
 Vendor exceptions (httpx, JSON decoding) are translated into this tree at the adapter boundary
 with ``raise ... from exc``; nothing above the adapters sees a vendor's own error types.

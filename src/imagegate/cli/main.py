@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from imagegate.cli import server
+
 app = typer.Typer(
     name="imagegate",
     help="Self-hosted, OpenAI-compatible image-generation gateway.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.command()(server.serve)
+app.command()(server.worker)
+app.add_typer(server.keys_app, name="keys")

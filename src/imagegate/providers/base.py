@@ -108,6 +108,9 @@ class Provider(ABC):
     max_n_per_call: ClassVar[int] = 1
     #: True when ``submit`` may answer ``Submitted`` (the worker then journals the submit).
     submits_jobs: ClassVar[bool] = False
+    #: True when the vendor deduplicates submits by ``idempotency_token``: a submit whose
+    #: outcome was lost in a crash may then be sent again to the same route.
+    idempotent_submit: ClassVar[bool] = False
     #: True when ``cancel`` stops an upstream job.
     supports_cancel: ClassVar[bool] = False
     #: Suggested delay between polls of one job, in seconds.
@@ -134,7 +137,8 @@ class Provider(ABC):
         raise NotImplementedError(f"{self.kind} cannot cancel jobs")
 
     async def aclose(self) -> None:
-        """Release anything the adapter holds beyond the shared HTTP client."""
+        """Release anything the adapter holds beyond its HTTP client."""
+        return None
 
 
 # --- helpers shared by the HTTP adapters -------------------------------------------------
@@ -151,7 +155,9 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
-def error_for_status(response: httpx.Response, message: str, *, moderation: bool = False) -> ProviderError:
+def error_for_status(
+    response: httpx.Response, message: str, *, moderation: bool = False
+) -> ProviderError:
     """Translate a vendor's non-2xx answer to our error class by HTTP status.
 
     ``moderation`` marks a 4xx the vendor documents as a safety refusal.
@@ -177,7 +183,8 @@ def decode_json(response: httpx.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProviderAmbiguous(
-            f"malformed JSON from upstream (HTTP {response.status_code})", status=response.status_code
+            f"malformed JSON from upstream (HTTP {response.status_code})",
+            status=response.status_code,
         ) from exc
 
 

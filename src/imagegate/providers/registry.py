@@ -26,7 +26,9 @@ def provider_class(kind: str) -> type[Provider]:
     try:
         module_name, _, attr = KINDS[kind].partition(":")
     except KeyError:
-        raise ValueError(f"unknown provider kind {kind!r}; expected one of {sorted(KINDS)}") from None
+        raise ValueError(
+            f"unknown provider kind {kind!r}; expected one of {sorted(KINDS)}"
+        ) from None
     cls: type[Provider] = getattr(importlib.import_module(module_name), attr)
     return cls
 

@@ -1,0 +1,124 @@
+"""Task routes: status under three paths (one handler), list, cancel (CONTRACT §3, §3b, §4).
+
+The status handler is the hot path of every client: one indexed read, no pydantic, and a
+finished task is an immutable snapshot that answers ``If-None-Match`` with 304.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from imagegate.api import deps
+from imagegate.api.render import etag, task_body
+from imagegate.api.schemas import TaskList, TaskObject, errors
+from imagegate.engine.states import TaskStatus
+from imagegate.errors import InvalidRequest
+
+router = APIRouter()
+
+_STATUS_DOC = {
+    "response_model": TaskObject,
+    "responses": {**errors(401, 404, 503), 304: {"description": "Not modified (terminal task)"}},
+}
+
+
+async def _status(request: Request, task_id: str, key_id: str) -> Response:
+    rt = deps.runtime(request)
+    task = await rt.service.get(key_id, task_id)
+    urls = deps.url_maker(request)
+    if task.terminal:
+        expires = urls.expires_at()
+        tag = etag(task, expires)
+        headers = {"ETag": tag, "Cache-Control": "private, max-age=0"}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        body = task_body(task, urls, expires)
+    else:
+        headers = {"Cache-Control": "no-store", "Retry-After": str(rt.settings.poll_after)}
+        body = task_body(task, urls)
+    return Response(json.dumps(body), 200, headers, media_type="application/json")
+
+
+@router.get("/v1/tasks/{task_id:path}", summary="Get a task", **_STATUS_DOC)  # type: ignore[arg-type]
+async def get_task(request: Request, task_id: str, key_id: str = Depends(deps.key_id)) -> Response:
+    return await _status(request, task_id, key_id)
+
+
+@router.get(
+    "/v1/images/generations/{task_id:path}",
+    summary="Get an image task (same as /v1/tasks/{id})",
+    **_STATUS_DOC,  # type: ignore[arg-type]
+)
+async def get_image_generation(
+    request: Request, task_id: str, key_id: str = Depends(deps.key_id)
+) -> Response:
+    return await _status(request, task_id, key_id)
+
+
+@router.get(
+    "/v1/images/{task_id:path}",
+    summary="Get an image task (same as /v1/tasks/{id})",
+    **_STATUS_DOC,  # type: ignore[arg-type]
+)
+async def get_image(request: Request, task_id: str, key_id: str = Depends(deps.key_id)) -> Response:
+    return await _status(request, task_id, key_id)
+
+
+def encode_cursor(created_at: float, task_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at!r}|{task_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, task_id = raw.partition("|")
+        return float(created), task_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequest("'after' is not a cursor this server issued.", param="after") from exc
+
+
+@router.get(
+    "/v1/tasks",
+    summary="List the calling key's tasks, newest first",
+    response_model=TaskList,
+    responses=errors(400, 401, 503),
+)
+async def list_tasks(
+    request: Request,
+    key_id: str = Depends(deps.key_id),
+    limit: int = Query(default=20, ge=1, le=100),
+    after: str | None = Query(default=None, max_length=200),
+    status: TaskStatus | None = Query(default=None),
+) -> Response:
+    rt = deps.runtime(request)
+    before = decode_cursor(after) if after else None
+    tasks = await rt.service.list(key_id, limit=limit + 1, before=before, status=status)
+    page, more = tasks[:limit], len(tasks) > limit
+    urls = deps.url_maker(request)
+    body = {
+        "object": "list",
+        "data": [task_body(t, urls) for t in page],
+        "has_more": more,
+        "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+    }
+    return Response(json.dumps(body), media_type="application/json")
+
+
+@router.delete(
+    "/v1/tasks/{task_id:path}",
+    summary="Cancel a task",
+    response_model=TaskObject,
+    responses=errors(401, 404, 409, 503),
+)
+async def cancel_task(
+    request: Request, task_id: str, key_id: str = Depends(deps.key_id)
+) -> Response:
+    rt = deps.runtime(request)
+    task = await rt.service.cancel(key_id, task_id)
+    body = task_body(task, deps.url_maker(request))
+    return Response(json.dumps(body), media_type="application/json")

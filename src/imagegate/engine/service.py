@@ -1,0 +1,133 @@
+"""The task service the API calls: create, read, list, cancel and wait, with ownership checks.
+
+Ownership is enforced here, once: a task of another API key is indistinguishable from a task
+that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from imagegate.catalog import Catalog
+from imagegate.engine.models import Task
+from imagegate.engine.signals import Signals
+from imagegate.engine.states import TaskStatus
+from imagegate.engine.validation import CreateRequest
+from imagegate.errors import Conflict, TaskNotFound
+from imagegate.ids import is_task_id, new_task_id
+from imagegate.store.base import Store
+
+# Without an in-process worker, a synchronous waiter re-reads the store this often.
+_WAIT_POLL_S = 0.25
+_CANCEL_WAIT_S = 5.0
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    retention_s: float
+    default_deadline_s: float
+
+
+class TaskService:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        signals: Signals,
+        settings: EngineSettings,
+        cancellable: Callable[[Task], bool],
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.signals = signals
+        self.settings = settings
+        self._cancellable = cancellable
+
+    async def create(
+        self,
+        key_id: str,
+        create: CreateRequest,
+        *,
+        body: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Task:
+        """Store a new pending task (committed before this returns) and wake a worker."""
+        now = time.time()
+        deadline = create.spec.deadline_s or self.settings.default_deadline_s
+        digest = request_hash(body) if idempotency_key else None
+        task = Task(
+            id=new_task_id(),
+            key_id=key_id,
+            model=create.spec.id,
+            status=TaskStatus.PENDING,
+            request=create.request,
+            created_at=now,
+            updated_at=now,
+            run_after=now,
+            deadline_at=now + deadline,
+            expires_at=now + max(self.settings.retention_s, deadline),
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+        )
+        stored = await self.store.create_task(task)
+        if stored.id != task.id and stored.request_hash != digest:
+            raise Conflict(
+                "This Idempotency-Key was already used with a different request body.",
+                code="idempotency_key_reused",
+                param="Idempotency-Key",
+            )
+        if stored.id == task.id:
+            self.signals.work_available()
+        return stored
+
+    async def get(self, key_id: str, task_id: str) -> Task:
+        if not is_task_id(task_id):
+            raise TaskNotFound()
+        task = await self.store.get_task(task_id)
+        if task is None or task.key_id != key_id or task.expires_at < time.time():
+            raise TaskNotFound()
+        return task
+
+    async def list(
+        self,
+        key_id: str,
+        *,
+        limit: int,
+        before: tuple[float, str] | None,
+        status: TaskStatus | None,
+    ) -> list[Task]:
+        return await self.store.list_tasks(key_id, limit=limit, before=before, status=status)
+
+    async def wait(self, task: Task, within_s: float) -> Task:
+        """Wait until ``task`` is terminal or ``within_s`` passes; returns its latest state."""
+        deadline = time.monotonic() + within_s
+        while not task.terminal:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await self.signals.wait_finished(task.id, min(left, _WAIT_POLL_S))
+            task = await self.store.get_task(task.id) or task
+        return task
+
+    async def cancel(self, key_id: str, task_id: str) -> Task:
+        """Cancel per CONTRACT §4; a processing task only where its provider can stop the job."""
+        task = await self.get(key_id, task_id)
+        if task.status is TaskStatus.PENDING and await self.store.cancel_pending(task.id):
+            return await self.get(key_id, task_id)
+        task = await self.get(key_id, task_id)
+        cancellable = task.status is TaskStatus.PROCESSING and self._cancellable(task)
+        if cancellable and await self.store.request_cancel(task.id):
+            return await self.wait(task, _CANCEL_WAIT_S)
+        raise Conflict(
+            f"Task is {task.status.value} and cannot be cancelled.",
+            code="task_not_cancellable",
+        )

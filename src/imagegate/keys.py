@@ -1,0 +1,67 @@
+"""API keys: generation, hashing, and the authentication cache of the hot path.
+
+Keys are 256-bit random tokens, so one SHA-256 is a sound hash (no slow KDF needed: there is
+nothing to brute-force). Only the hash and a short display prefix are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+from imagegate.store.base import ApiKeyRecord, Store
+
+KEY_PREFIX = "sk-ig-"
+CACHE_TTL_S = 5.0  # a revoked key stops working within this many seconds
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id_for(key_hash: str) -> str:
+    return "key_" + key_hash[:16]
+
+
+def record_for(key: str, name: str = "", now: float | None = None) -> ApiKeyRecord:
+    digest = hash_key(key)
+    return ApiKeyRecord(
+        id=key_id_for(digest),
+        key_hash=digest,
+        prefix=key[:10],
+        name=name,
+        created_at=time.time() if now is None else now,
+    )
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class KeyRing:
+    """Resolves bearer keys to key ids through the store, with a short positive/negative cache."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    async def key_id(self, key: str) -> str | None:
+        """The key's id when it is known and not revoked, else None."""
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        record = await self.store.key_by_hash(digest)
+        key_id = record.id if record is not None and record.revoked_at is None else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now + CACHE_TTL_S, key_id)
+        return key_id
+
+    async def bootstrap(self, keys: list[str]) -> None:
+        """Make sure every key from the environment is stored (hashed)."""
+        for key in keys:
+            if await self.store.key_by_hash(hash_key(key)) is None:
+                await self.store.add_key(record_for(key, name="from IMAGEGATE_API_KEYS"))

@@ -1,0 +1,157 @@
+"""Build a running gateway from settings: store, catalogue, providers, storage, engine, worker.
+
+The API process and ``imagegate worker`` both start from here, so they can never be wired
+differently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import httpx
+
+from imagegate.catalog import Catalog, default_catalog
+from imagegate.config import Settings
+from imagegate.engine.models import Task
+from imagegate.engine.retry import RetryPolicy
+from imagegate.engine.service import EngineSettings, TaskService
+from imagegate.engine.signals import Signals
+from imagegate.keys import KeyRing
+from imagegate.providers.base import Provider
+from imagegate.providers.registry import build_provider
+from imagegate.router import Router
+from imagegate.storage.base import Storage
+from imagegate.storage.local import LocalStorage
+from imagegate.storage.signing import URLSigner
+from imagegate.store.sql import SqlStore
+from imagegate.worker.execute import Context
+from imagegate.worker.loop import Worker, worker_id
+from imagegate.worker.sweeper import Sweeper
+
+log = logging.getLogger("imagegate")
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    if settings.config is not None:
+        from imagegate.catalog_file import load_catalog_file
+
+        return load_catalog_file(settings.config, settings)
+    return default_catalog(settings.local_latency, settings.local_failure_rate)
+
+
+def build_storage(settings: Settings, signer: URLSigner) -> Storage:
+    return LocalStorage(settings.data_dir / "files", signer)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    catalog: Catalog
+    store: SqlStore
+    storage: Storage
+    signer: URLSigner
+    signals: Signals
+    service: TaskService
+    keys: KeyRing
+    providers: dict[str, Provider]
+    http: httpx.AsyncClient
+    worker: Worker | None = None
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        catalog = load_catalog(settings)
+        store = SqlStore(settings.resolved_database_url)
+        signer = URLSigner(settings.signing_secret())
+        storage = build_storage(settings, signer)
+        signals = Signals()
+        http = httpx.AsyncClient(timeout=_timeout(60.0))
+        providers = {
+            # Each provider gets its own client: its own timeout and connection pool.
+            name: build_provider(ps, httpx.AsyncClient(timeout=_timeout(ps.timeout_s)))
+            for name, ps in catalog.providers.items()
+        }
+
+        def cancellable(task: Task) -> bool:
+            provider = providers.get(task.upstream.route) if task.upstream else None
+            return provider is not None and provider.supports_cancel
+
+        service = TaskService(
+            store,
+            catalog,
+            signals,
+            EngineSettings(settings.retention, settings.default_deadline),
+            cancellable,
+        )
+        return cls(
+            settings=settings,
+            catalog=catalog,
+            store=store,
+            storage=storage,
+            signer=signer,
+            signals=signals,
+            service=service,
+            keys=KeyRing(store),
+            providers=providers,
+            http=http,
+        )
+
+    async def start(self, *, run_worker: bool) -> None:
+        await self.store.start()
+        await self.keys.bootstrap(self.settings.api_keys)
+        if run_worker:
+            self.start_worker()
+
+    def start_worker(self) -> Worker:
+        ctx = Context(
+            store=self.store,
+            catalog=self.catalog,
+            providers=self.providers,
+            router=Router({n: p.settings.max_concurrency for n, p in self.providers.items()}),
+            storage=self.storage,
+            fetch_http=self.http,
+            signals=self.signals,
+            policy=RetryPolicy(),
+            owner=worker_id(),
+        )
+        self.worker = Worker(
+            ctx,
+            concurrency=self.settings.worker_concurrency,
+            poll_interval_s=self.settings.worker_poll_interval,
+            lease_s=self.settings.lease,
+        )
+        sweeper = Sweeper(self.store, self.storage, self.signals, self.settings.sweep_interval)
+        self._background += [
+            asyncio.create_task(self.worker.run(), name="worker"),
+            asyncio.create_task(sweeper.run(), name="sweeper"),
+        ]
+        return self.worker
+
+    async def close_when_stopped(self) -> None:
+        """Wait for the worker to finish draining (after ``stop``), then close."""
+        for job in self._background:
+            if job.get_name() == "worker":
+                await asyncio.shield(job)
+        await self.close()
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        for job in reversed(self._background):
+            if job.get_name() == "sweeper":
+                job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        for provider in self.providers.values():
+            await provider.aclose()
+            await provider.http.aclose()
+        await self.http.aclose()
+        await self.storage.aclose()
+        await self.store.close()
+
+
+def _timeout(total_s: float) -> httpx.Timeout:
+    return httpx.Timeout(total_s, connect=min(10.0, total_s))

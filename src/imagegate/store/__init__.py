@@ -1,0 +1,1 @@
+"""The only code that knows tables and SQL: one store for SQLite and PostgreSQL."""

@@ -1,0 +1,63 @@
+"""Engine construction per dialect, and what counts as "the database is unavailable"."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# How long a request may wait for a database connection before answering 503.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine tuned for its dialect (WAL and a busy timeout for SQLite)."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=CONNECT_TIMEOUT_S,
+        pool_pre_ping=True,
+        connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30},
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer and other processes share the file;
+    # synchronous=FULL keeps a commit on disk before the client hears about its task.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot be reached now (answer 503, retry later)."""
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.ProgrammingError):
+        return False
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        if isinstance(orig, sqlite3.OperationalError):
+            return "locked" in str(orig) or "busy" in str(orig)
+        return _is_connection_error(orig) or isinstance(exc, sa.exc.OperationalError)
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    return _is_connection_error(exc)
+
+
+def _is_connection_error(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    name = type(exc).__name__
+    return "Connection" in name or "CannotConnectNow" in name or "AdminShutdown" in name

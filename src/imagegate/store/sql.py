@@ -1,0 +1,422 @@
+"""SQLAlchemy Core implementation of the store, for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+One function per statement. The claim uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so any
+number of workers can claim concurrently; SQLite ignores the clause and serialises writers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamState
+from imagegate.engine.states import TaskStatus, sources_of
+from imagegate.errors import StoreUnavailable
+from imagegate.store.base import ApiKeyRecord, ModelStats
+from imagegate.store.engine import is_unavailable, make_engine
+from imagegate.store.migrate import upgrade
+from imagegate.store.schema import api_keys, tasks
+
+IDEMPOTENCY_WINDOW_S = 24 * 3600.0
+_ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
+
+
+def _task(row: RowMapping) -> Task:
+    upstream = row["upstream"]
+    return Task(
+        id=row["id"],
+        key_id=row["key_id"],
+        model=row["model"],
+        status=TaskStatus(row["status"]),
+        request=ImageRequest.from_json(row["request"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deadline_at=row["deadline_at"],
+        expires_at=row["expires_at"],
+        run_after=row["run_after"],
+        attempts=row["attempts"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        upstream=UpstreamState.from_json(upstream) if upstream else None,
+        images=tuple(StoredImage.from_json(i) for i in row["images"] or ()),
+        error=row["error"],
+        error_code=row["error_code"],
+        cancelled=bool(row["cancelled"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        progress=row["progress"],
+        queue_position=row["queue_position"],
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+    )
+
+
+def _task_values(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "key_id": task.key_id,
+        "model": task.model,
+        "status": task.status.value,
+        "request": task.request.to_json(),
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "run_after": task.run_after,
+        "deadline_at": task.deadline_at,
+        "expires_at": task.expires_at,
+        "attempts": task.attempts,
+        "idempotency_key": task.idempotency_key,
+        "request_hash": task.request_hash,
+    }
+
+
+def _key(row: RowMapping) -> ApiKeyRecord:
+    return ApiKeyRecord(**dict(row))
+
+
+def _owned(task_id: str, owner: str, *, to: TaskStatus) -> sa.ColumnElement[bool]:
+    """The compare-and-swap guard for a worker's write: its own lease, an allowed source."""
+    return sa.and_(
+        tasks.c.id == task_id,
+        tasks.c.lease_owner == owner,
+        tasks.c.status.in_(sources_of(to)),
+    )
+
+
+class SqlStore:
+    """The store on one SQLAlchemy async engine."""
+
+    def __init__(self, url: str, *, engine: AsyncEngine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+
+    async def start(self) -> None:
+        async with self._tx() as conn:
+            await conn.run_sync(upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; a lost or refused database becomes ``StoreUnavailable``."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable() from exc
+            raise
+
+    # --- tasks: creation and reads ------------------------------------------------------
+
+    async def create_task(self, task: Task) -> Task:
+        if task.idempotency_key is None:
+            async with self._tx() as conn:
+                await self._insert(conn, task)
+            return task
+        return await self._create_idempotent(task)
+
+    async def _insert(self, conn: AsyncConnection, task: Task) -> None:
+        await conn.execute(tasks.insert().values(**_task_values(task)))
+        if self.is_postgres:
+            await conn.execute(sa.select(sa.func.pg_notify("imagegate_tasks", task.id)))
+
+    async def _create_idempotent(self, task: Task) -> Task:
+        """Insert unless this key already used the idempotency key within the window."""
+        for _ in range(3):
+            async with self._tx() as conn:
+                existing = await self._by_idempotency(conn, task.key_id, task.idempotency_key)
+                if existing is None:
+                    try:
+                        async with conn.begin_nested():
+                            await self._insert(conn, task)
+                        return task
+                    except sa.exc.IntegrityError:
+                        continue  # a concurrent request won; read its task next round
+                if existing.created_at >= task.created_at - IDEMPOTENCY_WINDOW_S:
+                    return existing
+                # An old use of the key: release it so the new request owns it.
+                await conn.execute(
+                    tasks.update().where(tasks.c.id == existing.id).values(idempotency_key=None)
+                )
+                await self._insert(conn, task)
+                return task
+        raise StoreUnavailable("could not settle a concurrent idempotent create")
+
+    async def _by_idempotency(
+        self, conn: AsyncConnection, key_id: str, idem: str | None
+    ) -> Task | None:
+        query = sa.select(tasks).where(tasks.c.key_id == key_id, tasks.c.idempotency_key == idem)
+        row = (await conn.execute(query)).mappings().first()
+        return _task(row) if row else None
+
+    async def get_task(self, task_id: str) -> Task | None:
+        async with self._tx() as conn:
+            row = (
+                (await conn.execute(sa.select(tasks).where(tasks.c.id == task_id)))
+                .mappings()
+                .first()
+            )
+        return _task(row) if row else None
+
+    async def list_tasks(
+        self,
+        key_id: str,
+        *,
+        limit: int,
+        before: tuple[float, str] | None = None,
+        status: TaskStatus | None = None,
+    ) -> list[Task]:
+        query = sa.select(tasks).where(tasks.c.key_id == key_id)
+        if status is not None:
+            query = query.where(tasks.c.status == status.value)
+        if before is not None:
+            created, task_id = before
+            query = query.where(
+                sa.or_(
+                    tasks.c.created_at < created,
+                    sa.and_(tasks.c.created_at == created, tasks.c.id < task_id),
+                )
+            )
+        query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_task(r) for r in rows]
+
+    # --- tasks: the worker's transitions -------------------------------------------------
+
+    async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Task]:
+        claimable = (
+            sa.select(tasks.c.id)
+            .where(
+                tasks.c.run_after <= now,
+                tasks.c.status.in_(sources_of(TaskStatus.PROCESSING)),
+                sa.or_(
+                    tasks.c.status == TaskStatus.PENDING.value,
+                    tasks.c.lease_expires_at.is_(None),
+                    tasks.c.lease_expires_at < now,
+                ),
+            )
+            .order_by(tasks.c.run_after)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            tasks.update()
+            .where(tasks.c.id.in_(claimable.scalar_subquery()))
+            .values(
+                status=TaskStatus.PROCESSING.value,
+                lease_owner=owner,
+                lease_expires_at=now + lease_s,
+                attempts=tasks.c.attempts + 1,
+                updated_at=now,
+                queue_position=None,
+            )
+            .returning(*tasks.c)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [_task(r) for r in rows]
+
+    async def renew_leases(self, owner: str, ids: list[str], until: float) -> set[str]:
+        if not ids:
+            return set()
+        stmt = (
+            tasks.update()
+            .where(
+                tasks.c.id.in_(ids),
+                tasks.c.lease_owner == owner,
+                tasks.c.status == TaskStatus.PROCESSING.value,
+            )
+            .values(lease_expires_at=until)
+            .returning(tasks.c.id)
+        )
+        async with self._tx() as conn:
+            return set((await conn.execute(stmt)).scalars().all())
+
+    async def _update(self, where: sa.ColumnElement[bool], **values: Any) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(tasks.update().where(where).values(**values))
+        return bool(result.rowcount)
+
+    async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
+        return await self._update(
+            _owned(task_id, owner, to=TaskStatus.PROCESSING), upstream=upstream.to_json()
+        )
+
+    async def set_progress(
+        self, task_id: str, owner: str, progress: int | None, queue_position: int | None
+    ) -> bool:
+        return await self._update(
+            _owned(task_id, owner, to=TaskStatus.PROCESSING),
+            progress=progress,
+            queue_position=queue_position,
+        )
+
+    async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
+        return await self._update(
+            _owned(task_id, owner, to=TaskStatus.COMPLETED),
+            status=TaskStatus.COMPLETED.value,
+            images=[i.to_json() for i in images],
+            progress=100,
+            queue_position=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=time.time(),
+        )
+
+    async def fail(
+        self,
+        task_id: str,
+        owner: str | None,
+        error: str,
+        error_code: str,
+        *,
+        cancelled: bool = False,
+    ) -> bool:
+        where = sa.and_(tasks.c.id == task_id, tasks.c.status.in_(sources_of(TaskStatus.FAILED)))
+        if owner is not None:
+            where = sa.and_(where, tasks.c.lease_owner == owner)
+        return await self._update(
+            where,
+            status=TaskStatus.FAILED.value,
+            error=error[:2000],
+            error_code=error_code,
+            cancelled=cancelled,
+            queue_position=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=time.time(),
+        )
+
+    async def schedule_retry(self, task_id: str, owner: str, run_after: float) -> bool:
+        return await self._update(
+            _owned(task_id, owner, to=TaskStatus.PROCESSING),
+            run_after=run_after,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=time.time(),
+        )
+
+    async def release(self, task_id: str, owner: str) -> bool:
+        return await self._update(
+            _owned(task_id, owner, to=TaskStatus.PROCESSING),
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=tasks.c.attempts - 1,
+        )
+
+    # --- tasks: cancel and housekeeping --------------------------------------------------
+
+    async def cancel_pending(self, task_id: str) -> bool:
+        return await self._update(
+            sa.and_(tasks.c.id == task_id, tasks.c.status == TaskStatus.PENDING.value),
+            status=TaskStatus.FAILED.value,
+            error="Task was cancelled.",
+            error_code="cancelled",
+            cancelled=True,
+            updated_at=time.time(),
+        )
+
+    async def request_cancel(self, task_id: str) -> bool:
+        return await self._update(
+            sa.and_(tasks.c.id == task_id, tasks.c.status == TaskStatus.PROCESSING.value),
+            cancel_requested=True,
+        )
+
+    async def overdue(self, now: float, limit: int) -> list[Task]:
+        query = (
+            sa.select(tasks)
+            .where(tasks.c.status.in_(_ALIVE), tasks.c.deadline_at < now)
+            .limit(limit)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_task(r) for r in rows]
+
+    async def delete_expired(self, now: float, limit: int) -> list[Task]:
+        query = (
+            sa.select(tasks)
+            .where(tasks.c.expires_at < now, tasks.c.status.notin_(_ALIVE))
+            .limit(limit)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            doomed = [_task(r) for r in rows]
+            if doomed:
+                await conn.execute(tasks.delete().where(tasks.c.id.in_([t.id for t in doomed])))
+        return doomed
+
+    async def model_stats(self, since: float) -> list[ModelStats]:
+        done = sa.func.sum(sa.case((tasks.c.status == TaskStatus.COMPLETED.value, 1), else_=0))
+        failed = sa.func.sum(
+            sa.case(
+                (
+                    sa.and_(
+                        tasks.c.status == TaskStatus.FAILED.value, tasks.c.cancelled.is_(False)
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+        query = (
+            sa.select(tasks.c.model, done, failed)
+            .where(tasks.c.updated_at >= since)
+            .group_by(tasks.c.model)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ModelStats(model=m, completed=int(c or 0), failed=int(f or 0)) for m, c, f in rows]
+
+    async def pending_count(self) -> int:
+        query = sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.PENDING.value)
+        async with self._tx() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    # --- API keys ------------------------------------------------------------------------
+
+    async def add_key(self, record: ApiKeyRecord) -> bool:
+        try:
+            async with self._tx() as conn:
+                await conn.execute(api_keys.insert().values(**record.__dict__))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
+        query = sa.select(api_keys).where(api_keys.c.key_hash == key_hash)
+        async with self._tx() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return _key(row) if row else None
+
+    async def list_keys(self) -> list[ApiKeyRecord]:
+        async with self._tx() as conn:
+            rows = (
+                (await conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)))
+                .mappings()
+                .all()
+            )
+        return [_key(r) for r in rows]
+
+    async def revoke_key(self, key_id_or_prefix: str, now: float) -> int:
+        match = sa.or_(api_keys.c.id == key_id_or_prefix, api_keys.c.prefix == key_id_or_prefix)
+        stmt = (
+            api_keys.update().where(match, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        async with self._tx() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def count_keys(self) -> int:
+        async with self._tx() as conn:
+            return int(
+                (await conn.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar_one()
+            )

@@ -1,0 +1,1 @@
+"""The worker: claims tasks, runs them through a provider, stores the images, finishes them."""

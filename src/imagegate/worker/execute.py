@@ -1,0 +1,310 @@
+"""Run one claimed task: pick routes, submit or resume, poll, rehost, finish.
+
+Every upstream job reference is journaled on the task (``UpstreamState``) before polling
+starts, and a submit to a job-based vendor is journaled as in flight before it is sent, so a
+worker that replaces a dead one resumes the same job and never pays for it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from imagegate.catalog import Catalog, ModelSpec, Route
+from imagegate.engine.models import StoredImage, Task, UpstreamState
+from imagegate.engine.retry import RetryPolicy
+from imagegate.engine.signals import Signals
+from imagegate.errors import JobFailed, ProviderAmbiguous, ProviderAuthError, ProviderError
+from imagegate.providers.base import (
+    Completed,
+    GeneratedImage,
+    JobRef,
+    Provider,
+    ProviderRequest,
+)
+from imagegate.router import Router
+from imagegate.storage.base import Storage
+from imagegate.store.base import Store
+from imagegate.worker.rehost import fetch_image, inspect_image
+
+log = logging.getLogger("imagegate.worker")
+
+
+class Retry(Exception):
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+
+class Fail(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Cancelled(Exception):
+    """The client cancelled the task while it was processing."""
+
+
+class LeaseLost(Exception):
+    """Another worker owns the task now (our lease expired); stop without writing."""
+
+
+@dataclass
+class Context:
+    """What a task run needs; built once per worker."""
+
+    store: Store
+    catalog: Catalog
+    providers: dict[str, Provider]
+    router: Router
+    storage: Storage
+    fetch_http: httpx.AsyncClient
+    signals: Signals
+    policy: RetryPolicy
+    owner: str
+
+
+def provider_requests(task: Task, route: Route, provider: Provider) -> list[ProviderRequest]:
+    """Split the task into provider calls (vendors without ``n`` get one call per image)."""
+    req = task.request
+    dims = req.dimensions
+    if dims is None:
+        spec_size = req.size if req.size and req.size != "auto" else None
+        dims = _parse(spec_size) if spec_size else None
+    per_call = max(1, provider.max_n_per_call)
+    counts = [min(per_call, req.n - i) for i in range(0, req.n, per_call)]
+    return [
+        ProviderRequest(
+            upstream_model=route.upstream_model,
+            prompt=req.prompt,
+            n=count,
+            width=dims[0] if dims else None,
+            height=dims[1] if dims else None,
+            size=req.size,
+            aspect_ratio=req.aspect_ratio,
+            resolution=req.resolution,
+            quality=req.quality,
+            style=req.style,
+            background=req.background,
+            output_format=req.output_format,
+            output_compression=req.output_compression,
+            seed=None if req.seed is None else req.seed + index,
+            negative_prompt=req.negative_prompt,
+            user=req.user,
+            idempotency_token=f"{task.id}-{route.provider}-{index}",
+        )
+        for index, count in enumerate(counts)
+    ]
+
+
+def _parse(size: str) -> tuple[int, int]:
+    width, _, height = size.partition("x")
+    return int(width), int(height)
+
+
+class TaskRun:
+    """The run of one task by one worker."""
+
+    def __init__(self, ctx: Context, task: Task) -> None:
+        self.ctx = ctx
+        self.task = task
+        self._journal = asyncio.Lock()
+        self._state = task.upstream or UpstreamState(route="")
+        self._provider: Provider | None = None
+
+    async def execute(self) -> None:
+        spec = self.ctx.catalog.model(self.task.model)
+        try:
+            if spec is None:
+                raise Fail(f"Model {self.task.model} is no longer configured.", "upstream_error")
+            async with asyncio.timeout(max(0.0, self.task.deadline_at - time.time())):
+                images = await self._generate(spec)
+                stored = await self._rehost(images)
+        except TimeoutError:
+            await self._finish_failed("The task did not finish before its deadline.", "timeout")
+            return
+        except LeaseLost:
+            log.info("task %s: lease lost to another worker", self.task.id)
+            return
+        except Retry as retry:
+            await self.ctx.store.schedule_retry(
+                self.task.id, self.ctx.owner, time.time() + retry.delay_s
+            )
+            return
+        except Cancelled:
+            await self._finish_failed("Task was cancelled.", "cancelled", cancelled=True)
+            return
+        except Fail as fail:
+            await self._finish_failed(fail.message, fail.code)
+            return
+        await asyncio.shield(self.ctx.store.complete(self.task.id, self.ctx.owner, stored))
+        self.ctx.signals.finished(self.task.id)
+
+    async def _finish_failed(self, message: str, code: str, *, cancelled: bool = False) -> None:
+        await asyncio.shield(
+            self.ctx.store.fail(self.task.id, self.ctx.owner, message, code, cancelled=cancelled)
+        )
+        self.ctx.signals.finished(self.task.id)
+
+    # --- routes -------------------------------------------------------------------------
+
+    async def _generate(self, spec: ModelSpec) -> list[GeneratedImage]:
+        state = self.task.upstream
+        tried = frozenset(state.tried) if state else frozenset()
+        routes = self.ctx.router.plan(spec, exclude=tried)
+        if state is not None:
+            # Resume the route that holds our jobs before trying anything else.
+            resumed = state.route
+            routes.sort(key=lambda r: r.provider != resumed)
+        if not routes:
+            raise Fail("No provider route is left to serve this model.", "upstream_error")
+        for index, route in enumerate(routes):
+            provider = self.ctx.providers[route.provider]
+            calls = provider_requests(self.task, route, provider)
+            if state is None or state.route != route.provider:
+                state = UpstreamState(
+                    route=route.provider, jobs=[None] * len(calls), tried=sorted(tried)
+                )
+            try:
+                images = await self._run_route(provider, calls, state)
+            except ProviderError as error:
+                self.ctx.router.record(
+                    route.provider, False, unhealthy=isinstance(error, ProviderAuthError)
+                )
+                state = await self._after_failure(
+                    error, route, state, last=index == len(routes) - 1
+                )
+                tried = frozenset(state.tried)
+                continue
+            self.ctx.router.record(route.provider, True)
+            self._provider = provider
+            return images
+        raise Fail("No provider route is left to serve this model.", "upstream_error")
+
+    async def _after_failure(
+        self, error: ProviderError, route: Route, state: UpstreamState, *, last: bool
+    ) -> UpstreamState:
+        decision = self.ctx.policy.decide(
+            error,
+            attempt=self.task.attempts,
+            has_fallback=not last,
+            time_left_s=self.task.deadline_at - time.time(),
+        )
+        log.warning(
+            "task %s: route %s failed (%s): %s -> %s",
+            self.task.id,
+            route.provider,
+            type(error).__name__,
+            error.message,
+            decision.action,
+        )
+        if decision.action == "retry":
+            raise Retry(decision.delay_s)
+        if decision.action == "fail":
+            raise Fail(_public_message(error), decision.error_code)
+        moved = UpstreamState(route=route.provider, jobs=[], tried=[*state.tried, route.provider])
+        await self._save(moved)
+        return moved
+
+    async def _run_route(
+        self, provider: Provider, calls: list[ProviderRequest], state: UpstreamState
+    ) -> list[GeneratedImage]:
+        self._state = state
+        results = await asyncio.gather(
+            *(self._run_call(provider, i, call) for i, call in enumerate(calls))
+        )
+        return [image for images in results for image in images]
+
+    async def _run_call(
+        self, provider: Provider, index: int, call: ProviderRequest
+    ) -> list[GeneratedImage]:
+        job = self._state.jobs[index] if index < len(self._state.jobs) else None
+        if job is not None and job.get("submitting") and not provider.idempotent_submit:
+            raise ProviderAmbiguous(
+                "a previous attempt's submit has an unknown outcome; not resubmitting"
+            )
+        if job is None or job.get("submitting"):
+            if provider.submits_jobs:
+                await self._journal_job(index, {"submitting": True})
+            async with self.ctx.router.slot(provider.name):
+                outcome = await provider.submit(call)
+            if isinstance(outcome, Completed):
+                return outcome.images
+            job = outcome.job
+            await self._journal_job(index, job)
+        return await self._poll(provider, job)
+
+    async def _journal_job(self, index: int, job: JobRef | None) -> None:
+        async with self._journal:
+            self._state = self._state.with_job(index, job)
+            await self._save(self._state)
+
+    async def _save(self, state: UpstreamState) -> None:
+        if not await self.ctx.store.save_upstream(self.task.id, self.ctx.owner, state):
+            raise LeaseLost()
+
+    async def _poll(self, provider: Provider, job: JobRef) -> list[GeneratedImage]:
+        last: tuple[Any, Any] = (None, None)
+        while True:
+            status = await provider.poll(job)
+            if status.state == "succeeded":
+                return status.images
+            if (status.progress, status.queue_position) != last:
+                last = (status.progress, status.queue_position)
+                await self.ctx.store.set_progress(self.task.id, self.ctx.owner, *last)
+            await self._check_cancel(provider, job)
+            await asyncio.sleep(provider.poll_interval_s)
+
+    async def _check_cancel(self, provider: Provider, job: JobRef) -> None:
+        current = await self.ctx.store.get_task(self.task.id)
+        if current is not None and current.cancel_requested:
+            await provider.cancel(job)
+            raise Cancelled()
+
+    # --- results --------------------------------------------------------------------------
+
+    async def _rehost(self, images: list[GeneratedImage]) -> list[StoredImage]:
+        if not images:
+            raise Fail("The provider returned no images.", "upstream_error")
+        allow_private = self._provider is not None and self._provider.settings.allow_private_urls
+        stored = await asyncio.gather(
+            *(self._store_one(i, image, allow_private) for i, image in enumerate(images))
+        )
+        return list(stored)
+
+    async def _store_one(
+        self, index: int, image: GeneratedImage, allow_private: bool
+    ) -> StoredImage:
+        try:
+            data = image.data
+            if data is None and image.url:
+                data = await fetch_image(
+                    self.ctx.fetch_http, image.url, allow_private=allow_private
+                )
+            if data is None:
+                raise JobFailed("The provider returned an image without data or URL.")
+            checked = await asyncio.to_thread(inspect_image, data, self.task.request.output_format)
+        except ProviderError as error:
+            raise Fail(_public_message(error), error.error_code) from error
+        key = f"{self.task.id}/{index}.{checked.extension}"
+        await self.ctx.storage.put(key, checked.data, checked.content_type)
+        return StoredImage(
+            key=key,
+            content_type=checked.content_type,
+            width=checked.width,
+            height=checked.height,
+            revised_prompt=image.revised_prompt or self.task.request.prompt,
+        )
+
+
+def _public_message(error: ProviderError) -> str:
+    """What a client may read: the vendor's reason, without URLs or credentials."""
+    if error.error_code == "content_policy_violation":
+        return "The request was rejected by the provider's content policy."
+    return f"Image generation failed upstream: {error.message}"

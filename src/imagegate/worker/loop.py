@@ -1,0 +1,151 @@
+"""The worker loop: claim while there is room, run each task, renew leases, drain on stop.
+
+It wakes on whichever comes first: a new-task signal, a finished task freeing a slot, the
+poll interval, or stop. Stopping stops claiming, waits for work in hand up to a grace period,
+then gives back what is left so another worker can take it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+
+from imagegate.engine.models import Task
+from imagegate.errors import StoreUnavailable
+from imagegate.worker.execute import Context, TaskRun
+
+log = logging.getLogger("imagegate.worker")
+
+CLAIM_BATCH = 100
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        concurrency: int,
+        poll_interval_s: float,
+        lease_s: float,
+        grace_s: float = 30.0,
+    ) -> None:
+        self.ctx = ctx
+        self.concurrency = concurrency
+        self.poll_interval_s = poll_interval_s
+        self.lease_s = lease_s
+        self.grace_s = grace_s
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    async def run(self) -> None:
+        """Claim and run tasks until ``stop``; then drain."""
+        renewer = asyncio.create_task(self._renew_forever(), name="lease-renewal")
+        try:
+            while not self._stop.is_set():
+                claimed = await self._claim_once()
+                if claimed and self.in_flight < self.concurrency:
+                    continue  # there may be more waiting: claim again at once
+                await self._sleep()
+        finally:
+            await self._drain()
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _claim_once(self) -> int:
+        room = self.concurrency - self.in_flight
+        if room <= 0:
+            return 0
+        self.ctx.signals.new_work.clear()
+        try:
+            tasks = await self.ctx.store.claim(
+                self.ctx.owner, min(room, CLAIM_BATCH), time.time(), self.lease_s
+            )
+        except StoreUnavailable:
+            log.warning("store unavailable; worker will retry")
+            return 0
+        for task in tasks:
+            self._start(task)
+        return len(tasks)
+
+    def _start(self, task: Task) -> None:
+        run = asyncio.create_task(self._guarded(task), name=f"task-{task.id}")
+        self._running[task.id] = run
+        run.add_done_callback(lambda _: self._finished(task.id))
+
+    def _finished(self, task_id: str) -> None:
+        self._running.pop(task_id, None)
+        self._slot_freed.set()
+
+    async def _guarded(self, task: Task) -> None:
+        try:
+            await TaskRun(self.ctx, task).execute()
+        except asyncio.CancelledError:
+            raise
+        except StoreUnavailable:
+            log.warning(
+                "task %s: store unavailable; its lease will lapse and it is retried", task.id
+            )
+        except Exception:
+            # A bug must not kill the worker; the lease lapses and the task is retried.
+            log.exception("task %s: unexpected error", task.id)
+
+    async def _sleep(self) -> None:
+        waits = [
+            asyncio.create_task(self.ctx.signals.new_work.wait()),
+            asyncio.create_task(self._stop.wait()),
+        ]
+        if self.in_flight >= self.concurrency:
+            self._slot_freed.clear()
+            waits.append(asyncio.create_task(self._slot_freed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval_s, return_when="FIRST_COMPLETED")
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            ids = list(self._running)
+            try:
+                owned = await self.ctx.store.renew_leases(
+                    self.ctx.owner, ids, time.time() + self.lease_s
+                )
+            except StoreUnavailable:
+                continue
+            for lost in set(ids) - owned:
+                run = self._running.get(lost)
+                if run is not None and not run.done():
+                    log.warning("task %s: lease lost; stopping our run", lost)
+                    run.cancel()
+
+    async def _drain(self) -> None:
+        if not self._running:
+            return
+        log.info("draining %d tasks (up to %.0fs)", len(self._running), self.grace_s)
+        _, pending = await asyncio.wait(list(self._running.values()), timeout=self.grace_s)
+        ids = [tid for tid, run in self._running.items() if run in pending]
+        for run in pending:
+            run.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task_id in ids:
+            with contextlib.suppress(StoreUnavailable):
+                await self.ctx.store.release(task_id, self.ctx.owner)

@@ -1,0 +1,115 @@
+"""Bring provider images into our storage: fetch safely, check they are images, store them.
+
+Upstream URLs expire and reveal the vendor, so no task completes with one. Fetching refuses
+private, loopback and link-local addresses unless the provider allows them (self-hosted
+upstreams such as ComfyUI), so a hostile or confused upstream cannot aim us at the inside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from PIL import Image
+
+from imagegate.errors import JobFailed, ProviderUnavailable
+
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 64 * 1024 * 1024
+FORMATS = {
+    "PNG": ("png", "image/png"),
+    "JPEG": ("jpeg", "image/jpeg"),
+    "WEBP": ("webp", "image/webp"),
+}
+_PIL_NAME = {ext: name for name, (ext, _) in FORMATS.items()}
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    data: bytes
+    extension: str
+    content_type: str
+    width: int
+    height: int
+
+
+def inspect_image(data: bytes, want_format: str | None = None) -> CheckedImage:
+    """Verify ``data`` is a PNG, JPEG or WebP within bounds; convert to ``want_format`` if asked."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise JobFailed(f"upstream image is larger than {MAX_IMAGE_BYTES} bytes")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt, (width, height) = probe.format, probe.size
+            probe.verify()
+    except Exception as exc:  # Pillow raises many types for corrupt input
+        raise JobFailed("upstream returned data that is not a valid image") from exc
+    if fmt not in FORMATS:
+        raise JobFailed(f"upstream returned an unsupported image type: {fmt}")
+    if width * height > MAX_PIXELS:
+        raise JobFailed("upstream image has too many pixels")
+    if want_format and want_format in _PIL_NAME and _PIL_NAME[want_format] != fmt:
+        data, fmt = _convert(data, _PIL_NAME[want_format]), _PIL_NAME[want_format]
+    ext, content_type = FORMATS[fmt]
+    return CheckedImage(data, ext, content_type, width, height)
+
+
+def _convert(data: bytes, fmt: str) -> bytes:
+    with Image.open(io.BytesIO(data)) as opened:
+        image: Image.Image = opened
+        if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        out = io.BytesIO()
+        image.save(out, fmt)
+        return out.getvalue()
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_public_url(url: str) -> None:
+    """Raise unless every address ``url``'s host resolves to is public."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JobFailed("upstream returned an image URL that is not http(s)")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        )
+    except socket.gaierror as exc:
+        raise ProviderUnavailable(f"cannot resolve image host {parts.hostname}") from exc
+    addresses = {str(info[4][0]) for info in infos}
+    if not addresses or not all(is_public_address(a) for a in addresses):
+        raise JobFailed("upstream image URL points at a private or loopback address; refused")
+
+
+async def fetch_image(http: httpx.AsyncClient, url: str, *, allow_private: bool) -> bytes:
+    """Download an image URL with a size bound; expired or missing results fail the job."""
+    if not allow_private:
+        await check_public_url(url)
+    try:
+        async with http.stream("GET", url, follow_redirects=False) as response:
+            if response.status_code in (401, 403, 404, 410):
+                raise JobFailed(
+                    f"upstream image URL is gone or expired (HTTP {response.status_code})"
+                )
+            if response.status_code >= 400:
+                raise ProviderUnavailable(f"image download failed (HTTP {response.status_code})")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_IMAGE_BYTES:
+                    raise JobFailed("upstream image is too large")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise ProviderUnavailable(f"image download failed: {exc.__class__.__name__}") from exc

@@ -1,0 +1,66 @@
+"""A real PostgreSQL for tests: the server named by ``IMAGEGATE_TEST_POSTGRES_URL`` when set,
+otherwise an embedded one started from the ``pgserver`` package. Each user gets a fresh
+database, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _sqlalchemy_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return url
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextmanager
+def postgres_server(workdir: Path) -> Iterator[str]:
+    """Yield an admin URL (``postgresql+asyncpg://...``) of a running server."""
+    configured = os.environ.get("IMAGEGATE_TEST_POSTGRES_URL")
+    if configured:
+        yield _sqlalchemy_url(configured)
+        return
+    import pgserver
+
+    server = pgserver.get_server(workdir, cleanup_mode="stop")
+    try:
+        yield _sqlalchemy_url(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """Create an empty database for one test (or test module) and drop it afterwards."""
+    name = f"imagegate_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(admin_url, name)
+    finally:
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
