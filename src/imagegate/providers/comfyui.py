@@ -93,6 +93,8 @@ class ComfyUIProvider(Provider):
     kind = "comfyui"
     max_n_per_call = 4
     submits_jobs = True
+    # The prompt id comes from the idempotency token and is looked up before posting.
+    idempotent_submit = True
     supports_cancel = True
     poll_interval_s = 1.0
     option_types: ClassVar[Mapping[str, type]] = {
