@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from imagegate.errors import JobFailed, ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from imagegate.errors import JobFailed, ProviderRejected, ProviderUnavailable
 from imagegate.providers.base import ProviderRequest, ProviderSettings, Submitted
 from imagegate.providers.comfyui import ComfyUIProvider, load_workflow
 from tests.fakes.comfyui import ComfyState, build_app
@@ -208,13 +208,3 @@ async def test_unreachable_server_is_unavailable(http: httpx.AsyncClient) -> Non
 
     with pytest.raises(ProviderUnavailable):
         await provider(http, gone).submit(request())
-
-
-async def test_timeout_after_posting_the_prompt_is_ambiguous(
-    http: httpx.AsyncClient, base_url: str, state: ComfyState
-) -> None:
-    state.script.add("prompt", Fault(None, delay_s=1.0))
-    settings = ProviderSettings(name="comfy", kind="comfyui", base_url=base_url, timeout_s=0.2)
-
-    with pytest.raises(ProviderAmbiguous):
-        await ComfyUIProvider(settings, http).submit(request())

@@ -151,24 +151,6 @@ async def test_submit_503_is_unavailable_and_504_is_ambiguous(
         await fal.submit(request())
 
 
-async def test_malformed_submit_answer_is_ambiguous(
-    http: httpx.AsyncClient, base_url: str, state: FalState
-) -> None:
-    state.script.add("submit", Fault(200, "{not json"))
-
-    with pytest.raises(ProviderAmbiguous):
-        await provider(http, base_url).submit(request())
-
-
-async def test_submit_timeout_after_sending_is_ambiguous(
-    http: httpx.AsyncClient, base_url: str, state: FalState
-) -> None:
-    state.script.add("submit", Fault(None, delay_s=1.0))
-
-    with pytest.raises(ProviderAmbiguous):
-        await provider(http, base_url, timeout_s=0.2).submit(request())
-
-
 async def test_poll_gateway_error_is_transient_and_the_job_still_finishes(
     http: httpx.AsyncClient, base_url: str, state: FalState
 ) -> None:

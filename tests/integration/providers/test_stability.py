@@ -13,7 +13,6 @@ from PIL import Image
 from imagegate.errors import (
     ContentPolicyViolation,
     JobFailed,
-    ProviderAmbiguous,
     ProviderAuthError,
     ProviderRateLimited,
     ProviderRejected,
@@ -129,24 +128,6 @@ async def test_rate_limit_and_server_errors(
     with pytest.raises(ProviderUnavailable):
         await stability.submit(request())
     assert state.submissions == 0
-
-
-async def test_malformed_json_answer_is_ambiguous(
-    http: httpx.AsyncClient, base_url: str, state: StabilityState
-) -> None:
-    state.script.add("generate", Fault(200, '{"image": '))
-
-    with pytest.raises(ProviderAmbiguous):
-        await provider(http, base_url).submit(request())
-
-
-async def test_slow_answer_past_the_timeout_is_ambiguous(
-    http: httpx.AsyncClient, base_url: str, state: StabilityState
-) -> None:
-    state.script.add("generate", Fault(None, delay_s=1.0))
-
-    with pytest.raises(ProviderAmbiguous):
-        await provider(http, base_url, timeout_s=0.2).submit(request())
 
 
 async def test_async_model_is_submitted_then_polled_to_its_image(
