@@ -33,6 +33,7 @@ SIZES = {"1:1": (64, 64), "16:9": (64, 36), "9:16": (36, 64), "4:3": (64, 48), "
 class GeminiState:
     key: str = "gemini-test-key"
     latency_s: float = 0.0
+    images_per_answer: int = 1  # the model may answer several pictures for one prompt
     calls: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     script: Script = field(default_factory=Script)
@@ -58,7 +59,7 @@ def key_error(key: str | None) -> JSONResponse:
     )
 
 
-def candidate_for(prompt: str, config: dict[str, Any]) -> dict[str, Any]:
+def candidate_for(prompt: str, config: dict[str, Any], count: int) -> dict[str, Any]:
     """The one candidate the model answers for ``prompt``."""
     if UNSAFE_WORD in prompt:
         return {"finishReason": "IMAGE_SAFETY", "index": 0}
@@ -66,9 +67,10 @@ def candidate_for(prompt: str, config: dict[str, Any]) -> dict[str, Any]:
     if TEXT_ONLY_WORD not in prompt and "IMAGE" in config.get("responseModalities", []):
         ratio = config.get("imageConfig", {}).get("aspectRatio", "1:1")
         width, height = SIZES.get(ratio, (64, 64))
-        data = picture(width, height, "png", seed=int(config.get("seed", 1)))
-        inline = {"mimeType": "image/png", "data": base64.b64encode(data).decode()}
-        parts.append({"inlineData": inline})
+        for index in range(count):
+            data = picture(width, height, "png", seed=int(config.get("seed", 1)) + index)
+            inline = {"mimeType": "image/png", "data": base64.b64encode(data).decode()}
+            parts.append({"inlineData": inline})
     return {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
 
 
@@ -99,7 +101,9 @@ class FakeGemini:
         if BLOCKED_WORD in prompt:
             feedback = {"blockReason": "PROHIBITED_CONTENT"}
             return JSONResponse({"promptFeedback": feedback, "usageMetadata": usage})
-        candidate = candidate_for(prompt, body.get("generationConfig", {}))
+        candidate = candidate_for(
+            prompt, body.get("generationConfig", {}), self.state.images_per_answer
+        )
         return JSONResponse(
             {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
         )

@@ -94,7 +94,9 @@ class GeminiProvider(Provider):
         response = await send(self.http, req, starts_job=True)
         if response.is_error:
             raise _error(response)
-        return Completed(images=_images(_vendor.json_object(response, "answer")))
+        # The model may volunteer extra pictures; a call answers for ``n`` of them only.
+        images = _images(_vendor.json_object(response, "answer"))
+        return Completed(images=images[: request.n])
 
 
 def _error(response: httpx.Response) -> ProviderError:

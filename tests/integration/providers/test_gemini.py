@@ -66,6 +66,18 @@ async def test_image_comes_back_inline_in_the_requested_ratio(
     assert config["seed"] == 3
 
 
+async def test_extra_pictures_in_an_answer_are_not_passed_on(
+    http: httpx.AsyncClient, base_url: str, state: GeminiState
+) -> None:
+    state.images_per_answer = 3
+
+    answer = await provider(http, base_url).submit(request())
+
+    assert isinstance(answer, Completed)
+    assert len(answer.images) == 1
+    assert provider(http, base_url).max_n_per_call == 1
+
+
 async def test_resolution_is_sent_as_image_size(
     http: httpx.AsyncClient, base_url: str, state: GeminiState
 ) -> None:
