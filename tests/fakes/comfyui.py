@@ -61,6 +61,10 @@ class ComfyState:
     files: dict[str, bytes] = field(default_factory=dict)
     script: Script = field(default_factory=Script)
 
+    def app(self) -> Starlette:
+        """The fake's ASGI app, serving this state."""
+        return FakeComfy(self).app()
+
     def step(self) -> None:
         """One tick of the executor: start the next prompt, or work on the running one."""
         if self.running is None:
@@ -225,7 +229,3 @@ class FakeComfy:
                 Route("/view", self.view, methods=["GET"]),
             ]
         )
-
-
-def build_app(state: ComfyState) -> Starlette:
-    return FakeComfy(state).app()

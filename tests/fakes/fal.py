@@ -51,6 +51,10 @@ class FalState:
     files: dict[str, tuple[bytes, str, float]] = field(default_factory=dict)
     script: Script = field(default_factory=Script)
 
+    def app(self) -> Starlette:
+        """The fake's ASGI app, serving this state."""
+        return FakeFal(self).app()
+
 
 def _unauthorised(request: Request, state: FalState) -> Response | None:
     if request.headers.get("authorization") != f"Key {state.key}":
@@ -197,7 +201,3 @@ class FakeFal:
                 Route("/{model_id:path}", self.submit, methods=["POST"]),
             ]
         )
-
-
-def build_app(state: FalState) -> Starlette:
-    return FakeFal(state).app()

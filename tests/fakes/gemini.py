@@ -34,9 +34,13 @@ class GeminiState:
     key: str = "gemini-test-key"
     latency_s: float = 0.0
     images_per_answer: int = 1  # the model may answer several pictures for one prompt
-    calls: int = 0
+    submissions: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     script: Script = field(default_factory=Script)
+
+    def app(self) -> Starlette:
+        """The fake's ASGI app, serving this state."""
+        return FakeGemini(self).app()
 
 
 def google_error(code: int, status: str, message: str, *details: dict[str, Any]) -> JSONResponse:
@@ -95,7 +99,7 @@ class FakeGemini:
             prompt = body["contents"][0]["parts"][0]["text"]
         except (KeyError, IndexError, TypeError):
             return google_error(400, "INVALID_ARGUMENT", "* contents: contents is not specified")
-        self.state.calls += 1
+        self.state.submissions += 1
         self.state.bodies.append(body)
         usage = {"promptTokenCount": 7, "totalTokenCount": 7}
         if BLOCKED_WORD in prompt:
@@ -110,7 +114,3 @@ class FakeGemini:
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/v1beta/models/{target}", self.generate, methods=["POST"])])
-
-
-def build_app(state: GeminiState) -> Starlette:
-    return FakeGemini(state).app()

@@ -46,6 +46,10 @@ class StabilityState:
     generations: dict[str, Generation] = field(default_factory=dict)
     script: Script = field(default_factory=Script)
 
+    def app(self) -> Starlette:
+        """The fake's ASGI app, serving this state."""
+        return FakeStability(self).app()
+
 
 def error(status: int, name: str, *errors: str) -> JSONResponse:
     return JSONResponse({"id": secrets.token_hex(16), "name": name, "errors": list(errors)}, status)
@@ -119,7 +123,3 @@ class FakeStability:
                 Route("/v2beta/results/{id}", self.result, methods=["GET"]),
             ]
         )
-
-
-def build_app(state: StabilityState) -> Starlette:
-    return FakeStability(state).app()

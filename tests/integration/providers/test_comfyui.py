@@ -15,7 +15,7 @@ from PIL import Image
 from imagegate.errors import JobFailed, ProviderRejected, ProviderUnavailable
 from imagegate.providers.base import ProviderRequest, ProviderSettings, Submitted
 from imagegate.providers.comfyui import ComfyUIProvider, load_workflow
-from tests.fakes.comfyui import ComfyState, build_app
+from tests.fakes.comfyui import ComfyState
 from tests.fakes.scripting import Fault
 from tests.fakes.server import serve_app
 from tests.integration.providers.conftest import poll_until_done
@@ -30,7 +30,7 @@ def state() -> ComfyState:
 
 @pytest.fixture
 def base_url(state: ComfyState) -> Iterator[str]:
-    with serve_app(build_app(state)) as url:
+    with serve_app(state.app()) as url:
         yield url
 
 
@@ -203,7 +203,7 @@ async def test_server_errors_while_polling_are_transient(
 
 
 async def test_unreachable_server_is_unavailable(http: httpx.AsyncClient) -> None:
-    with serve_app(build_app(ComfyState())) as gone:
+    with serve_app(ComfyState().app()) as gone:
         pass
 
     with pytest.raises(ProviderUnavailable):

@@ -19,7 +19,7 @@ from imagegate.errors import (
 )
 from imagegate.providers.base import ProviderRequest, ProviderSettings, Submitted
 from imagegate.providers.fal import FalProvider
-from tests.fakes.fal import FalState, build_app
+from tests.fakes.fal import FalState
 from tests.fakes.scripting import Fault
 from tests.fakes.server import serve_app
 from tests.integration.providers.conftest import poll_until_done
@@ -34,7 +34,7 @@ def state() -> FalState:
 
 @pytest.fixture
 def base_url(state: FalState) -> Iterator[str]:
-    with serve_app(build_app(state)) as url:
+    with serve_app(state.app()) as url:
         yield url
 
 

@@ -21,7 +21,7 @@ from imagegate.errors import (
 )
 from imagegate.providers.base import Completed, ProviderRequest, ProviderSettings
 from imagegate.providers.gemini import GeminiProvider
-from tests.fakes.gemini import GeminiState, build_app
+from tests.fakes.gemini import GeminiState
 from tests.fakes.scripting import Fault
 from tests.fakes.server import serve_app
 
@@ -35,7 +35,7 @@ def state() -> GeminiState:
 
 @pytest.fixture
 def base_url(state: GeminiState) -> Iterator[str]:
-    with serve_app(build_app(state)) as url:
+    with serve_app(state.app()) as url:
         yield url
 
 

@@ -22,7 +22,7 @@ from imagegate.providers.base import Completed, ProviderRequest, ProviderSetting
 from imagegate.providers.stability import StabilityProvider
 from tests.fakes.scripting import Fault
 from tests.fakes.server import serve_app
-from tests.fakes.stability import StabilityState, build_app
+from tests.fakes.stability import StabilityState
 from tests.integration.providers.conftest import poll_until_done
 
 
@@ -33,7 +33,7 @@ def state() -> StabilityState:
 
 @pytest.fixture
 def base_url(state: StabilityState) -> Iterator[str]:
-    with serve_app(build_app(state)) as url:
+    with serve_app(state.app()) as url:
         yield url
 
 

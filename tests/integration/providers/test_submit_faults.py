@@ -27,7 +27,6 @@ from tests.fakes.server import serve_app
 @dataclass(frozen=True)
 class Vendor:
     state: Callable[[], Any]
-    app: Callable[[Any], Any]
     adapter: type[Provider]
     key: str | None
     model: str
@@ -35,12 +34,9 @@ class Vendor:
 
 
 VENDORS = {
-    "fal": Vendor(
-        fal.FalState, fal.build_app, FalProvider, "fal-test-key", "fal-ai/flux/dev", "submit"
-    ),
+    "fal": Vendor(fal.FalState, FalProvider, "fal-test-key", "fal-ai/flux/dev", "submit"),
     "stability": Vendor(
         stability.StabilityState,
-        stability.build_app,
         StabilityProvider,
         "sk-stability-test",
         "core",
@@ -48,7 +44,6 @@ VENDORS = {
     ),
     "gemini": Vendor(
         gemini.GeminiState,
-        gemini.build_app,
         GeminiProvider,
         "gemini-test-key",
         "gemini-2.5-flash-image",
@@ -56,7 +51,6 @@ VENDORS = {
     ),
     "comfyui": Vendor(
         comfyui.ComfyState,
-        comfyui.build_app,
         ComfyUIProvider,
         None,
         "sd_xl_base_1.0.safetensors",
@@ -69,7 +63,7 @@ VENDORS = {
 def vendor(request: pytest.FixtureRequest) -> Iterator[tuple[Vendor, Any, str]]:
     chosen = VENDORS[request.param]
     state = chosen.state()
-    with serve_app(chosen.app(state)) as url:
+    with serve_app(state.app()) as url:
         yield chosen, state, url
 
 
