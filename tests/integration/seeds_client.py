@@ -1,10 +1,11 @@
 """The polling functions of the two seed documents, as written there; only the base URL
 (``https://api.lemondata.cc``) is replaced by the gateway under test."""
 
-# ruff: noqa: S113, E501, SIM102, RET505, TRY002, TRY003, EM101, EM102
+# ruff: noqa: S113
+
+import time
 
 import requests
-import time
 
 BASE_URL = "http://127.0.0.1:8000"
 
