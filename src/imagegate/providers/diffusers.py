@@ -3,7 +3,7 @@
 Loads ``AutoPipelineForText2Image.from_pretrained(model_path, local_files_only=True)`` once,
 on first use, and runs it in a worker thread so the event loop keeps serving. ``diffusers``
 and ``torch`` are imported only then, by name, so the gateway (and its type check) works
-without the extra. Options:
+without the extra; without it, this module refuses to import. Options:
 ``model_path`` (required, a saved pipeline directory), ``num_inference_steps``,
 ``guidance_scale`` and ``device`` (``cpu`` by default, ``cuda`` where there is one).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import io
 import threading
 from collections.abc import Mapping
@@ -30,6 +31,10 @@ from imagegate.providers.base import (
 )
 
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+# Without the extra this kind is "not available in this build", reported at configuration load.
+if importlib.util.find_spec("diffusers") is None or importlib.util.find_spec("torch") is None:
+    raise ImportError("the diffusers provider needs the extra: pip install 'imagegate[diffusers]'")
 
 
 class DiffusersProvider(Provider):
@@ -56,12 +61,7 @@ class DiffusersProvider(Provider):
         model_path = self.settings.options.get("model_path")
         if not model_path:
             raise ProviderUnavailable(f"provider {self.name!r} needs the option model_path")
-        try:
-            diffusers = importlib.import_module("diffusers")
-        except ImportError as exc:
-            raise ProviderUnavailable(
-                "the diffusers provider needs the extra: pip install 'imagegate[diffusers]'"
-            ) from exc
+        diffusers = importlib.import_module("diffusers")
         try:
             pipeline = diffusers.AutoPipelineForText2Image.from_pretrained(
                 model_path, local_files_only=True
