@@ -1,13 +1,14 @@
-"""Shared pieces of the adapter tests: a real HTTP client and a poll loop."""
+"""Fixtures for adapter tests: a real HTTP client talking to a fake vendor over loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from imagegate.providers.base import JobRef, JobStatus, Provider
+from tests.fakes.common import FakeVendor
+from tests.fakes.server import serve_app
 
 
 @pytest.fixture
@@ -16,12 +17,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def poll_until_done(provider: Provider, job: JobRef, limit: int = 50) -> list[JobStatus]:
-    """Every status a job reports until it succeeds (failures raise out of ``poll``)."""
-    seen: list[JobStatus] = []
-    for _ in range(limit):
-        status = await provider.poll(job)
-        seen.append(status)
-        if status.state == "succeeded":
-            return seen
-    raise AssertionError(f"job never finished; last states {[s.state for s in seen[-5:]]}")
+@pytest.fixture
+def base_url(state: FakeVendor) -> Iterator[str]:
+    """The fake of the test module's ``state`` fixture, serving on a loopback port."""
+    with serve_app(state.app()) as url:
+        yield url
