@@ -14,6 +14,7 @@ import httpx
 
 from imagegate.errors import JobFailed, ProviderAmbiguous, ProviderError, ProviderUnavailable
 from imagegate.providers.base import (
+    GeneratedImage,
     JobStatus,
     Provider,
     ProviderRequest,
@@ -89,6 +90,36 @@ def as_dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a malformed, ambiguous answer."""
+    return as_dict(decode_json(response), what)
+
+
+def polled_json(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A poll's JSON object; a garbled poll answer started nothing, so it is transient."""
+    try:
+        return json_object(response, what)
+    except ProviderAmbiguous as exc:
+        raise poll_error(exc) from exc
+
+
+def image_from_url(url: str) -> GeneratedImage:
+    """Vendors may inline a result as a ``data:`` URI where they usually link it."""
+    if url.startswith("data:"):
+        return GeneratedImage(data=decode_base64(url))
+    return GeneratedImage(url=url)
+
+
+def nearest_ratio(width: int, height: int, choices: tuple[str, ...]) -> str:
+    """The vendor aspect ratio (``"16:9"``) closest to a requested pixel size."""
+
+    def distance(choice: str) -> float:
+        w, _, h = choice.partition(":")
+        return abs(float(w) / float(h) - width / height)
+
+    return min(choices, key=distance)
+
+
 def poll_error(error: ProviderError) -> ProviderError:
     """A failed poll started nothing, so an "ambiguous" 502/504 there is merely transient."""
     if isinstance(error, ProviderAmbiguous):
@@ -138,10 +169,7 @@ async def poll_job(
         raise JobFailed(f"{provider.kind} job not found or no longer available", status=404)
     if response.is_error:
         raise poll_error(error(response))
-    try:
-        return parse(as_dict(decode_json(response), "poll answer"))
-    except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
-        raise poll_error(exc) from exc
+    return parse(polled_json(response, "poll answer"))
 
 
 async def cancel_job(

@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 import httpx
 
 from imagegate.errors import JobFailed, ProviderError
-from imagegate.providers import _vendor
+from imagegate.providers import _util
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -143,10 +143,12 @@ class ComfyUIProvider(Provider):
             "client_id": self.client_id,
             "prompt_id": prompt_id,
         }
-        response = await self._send("POST", "/prompt", starts_job=True, json=body)
+        response = await _util.create_request(
+            self, f"{self._base_url}/prompt", body, self._headers()
+        )
         if response.is_error:
             raise _prompt_error(response)
-        answer = _vendor.json_object(response, "prompt answer")
+        answer = _util.json_object(response, "prompt answer")
         if answer.get("prompt_id") != prompt_id:
             # An older ComfyUI ignores client ids; follow the id it chose.
             job = {"prompt_id": str(answer.get("prompt_id"))}
@@ -216,27 +218,23 @@ class ComfyUIProvider(Provider):
 
     async def _checked(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """A call that starts nothing; its failures are transient or auth problems."""
-        response = await self._send(method, path, starts_job=False, **kwargs)
-        if response.is_error:
-            raise _vendor.poll_error(error_for_status(response, f"comfyui {path} failed"))
-        if not response.content:
-            return {}
-        return _vendor.polled_json(response, f"comfyui {path} answer")
-
-    async def _send(
-        self, method: str, path: str, *, starts_job: bool, **kwargs: Any
-    ) -> httpx.Response:
-        headers = (
-            {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
-        )
         req = self.http.build_request(
             method,
             self._base_url + path,
-            headers=headers,
-            timeout=_vendor.timeout(self.settings),
+            headers=self._headers(),
+            timeout=_util.request_timeout(self.settings),
             **kwargs,
         )
-        return await send(self.http, req, starts_job=starts_job)
+        response = await send(self.http, req, starts_job=False)
+        if response.is_error:
+            raise _util.poll_error(error_for_status(response, f"comfyui {path} failed"))
+        if not response.content:
+            return {}
+        return _util.polled_json(response, f"comfyui {path} answer")
+
+    def _headers(self) -> dict[str, str]:
+        key = self.settings.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def _ids(items: Any) -> set[str]:

@@ -29,7 +29,7 @@ from imagegate.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from imagegate.providers import _vendor
+from imagegate.providers import _util
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -39,7 +39,6 @@ from imagegate.providers.base import (
     ProviderRequest,
     Submitted,
     error_for_status,
-    send,
 )
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
@@ -53,7 +52,7 @@ IMAGE_SIZE_NAMES = {
     (1024, 768): "landscape_4_3",
     (1024, 576): "landscape_16_9",
 }
-_JOB_KEYS = ("request_id", "status_url", "response_url", "cancel_url")
+_JOB_URLS = ("status_url", "response_url", "cancel_url")
 
 
 class FalProvider(Provider):
@@ -64,7 +63,7 @@ class FalProvider(Provider):
     submits_jobs = True
     supports_cancel = True
     poll_interval_s = 1.0
-    requires_api_key: ClassVar[bool] = True
+    requires_api_key = True
     option_types: ClassVar[Mapping[str, type]] = {"extra_input": dict}
 
     @property
@@ -94,70 +93,57 @@ class FalProvider(Provider):
 
     async def submit(self, request: ProviderRequest) -> Completed | Submitted:
         url = f"{self._base_url}/{request.upstream_model.strip('/')}"
-        req = self.http.build_request(
-            "POST",
-            url,
-            json=self._input(request),
-            headers=self._headers(),
-            timeout=_vendor.timeout(self.settings),
-        )
-        response = await send(self.http, req, starts_job=True)
+        response = await _util.create_request(self, url, self._input(request), self._headers())
         if response.is_error:
             raise _model_error(response, "fal rejected the request")
-        body = _vendor.json_object(response, "queue answer")
-        missing = [key for key in _JOB_KEYS if not isinstance(body.get(key), str)]
+        body = _util.json_object(response, "queue answer")
+        missing = [key for key in ("request_id", *_JOB_URLS) if not isinstance(body.get(key), str)]
         if missing:
             raise ProviderAmbiguous(f"fal queue answer lacks {', '.join(missing)}")
-        return Submitted(job={key: body[key] for key in _JOB_KEYS})
+        # We send our key to these URLs, so each must stay on fal's own site.
+        job = {key: _util.job_url(body[key], self._base_url) for key in _JOB_URLS}
+        return Submitted(job={"request_id": body["request_id"], **job})
 
     async def poll(self, job: JobRef) -> JobStatus:
-        response = await self._get(job["status_url"])
-        if response.status_code == 404:
-            raise JobFailed("fal no longer knows this request", status=404)
-        if response.is_error:
-            raise _vendor.poll_error(error_for_status(response, "fal status check failed"))
-        status = _vendor.polled_json(response, "status")
-        state = status.get("status")
-        if state == "IN_QUEUE":
-            position = status.get("queue_position")
-            return JobStatus(
-                "queued", queue_position=position if isinstance(position, int) else None
-            )
-        if state == "IN_PROGRESS":
-            return JobStatus("running")
-        if state == "COMPLETED":
-            if status.get("error"):
-                raise _completed_error(status)
-            return JobStatus("succeeded", images=await self._result(job))
-        if state in ("FAILED", "CANCELED", "CANCELLED"):
-            raise _completed_error(status)
-        raise ProviderUnavailable(f"fal answered an unknown queue status {state!r}")
+        status = await _util.poll_job(
+            self,
+            job["status_url"],
+            self._headers(),
+            error=lambda r: error_for_status(r, "fal status check failed"),
+            parse=_queue_status,
+        )
+        if status.state != "succeeded":
+            return status
+        return JobStatus("succeeded", images=await self._result(job))
 
     async def _result(self, job: JobRef) -> list[GeneratedImage]:
-        response = await self._get(job["response_url"])
+        response = await _util.job_request(self, "GET", job["response_url"], self._headers())
         if response.status_code in (404, 410):
             raise JobFailed("fal no longer holds this result (it expired)", status=404)
         if response.is_error:
             raise _result_error(response)
-        return _images(_vendor.polled_json(response, "result"))
+        return _images(_util.polled_json(response, "result"))
 
     async def cancel(self, job: JobRef) -> None:
-        req = self.http.build_request(
-            "PUT",
-            job["cancel_url"],
-            headers=self._headers(),
-            timeout=_vendor.timeout(self.settings),
-        )
-        response = await send(self.http, req, starts_job=False)
+        response = await _util.job_request(self, "PUT", job["cancel_url"], self._headers())
         # 400 ALREADY_COMPLETED and 404 NOT_FOUND leave nothing to stop: the next poll tells.
         if response.is_error and response.status_code not in (400, 404):
-            raise _vendor.poll_error(error_for_status(response, "fal cancel failed"))
+            raise _util.poll_error(error_for_status(response, "fal cancel failed"))
 
-    async def _get(self, url: str) -> httpx.Response:
-        req = self.http.build_request(
-            "GET", url, headers=self._headers(), timeout=_vendor.timeout(self.settings)
-        )
-        return await send(self.http, req, starts_job=False)
+
+def _queue_status(status: dict[str, Any]) -> JobStatus:
+    """A status answer; ``succeeded`` here still has its images to fetch."""
+    state = status.get("status")
+    if state == "IN_QUEUE":
+        position = status.get("queue_position")
+        return JobStatus("queued", queue_position=position if isinstance(position, int) else None)
+    if state == "IN_PROGRESS":
+        return JobStatus("running")
+    if state == "COMPLETED" and not status.get("error"):
+        return JobStatus("succeeded")
+    if state in ("COMPLETED", "FAILED", "CANCELED", "CANCELLED"):
+        raise _completed_error(status)
+    raise ProviderUnavailable(f"fal answered an unknown queue status {state!r}")
 
 
 def _detail_types(body: Any) -> tuple[list[str], str]:
@@ -193,7 +179,7 @@ def _result_error(response: httpx.Response) -> ProviderError:
     if "content_policy_violation" in types:
         return ContentPolicyViolation(text, status=response.status_code)
     if response.status_code in (401, 403, 429) or response.status_code >= 500:
-        return _vendor.poll_error(error_for_status(response, "fal result fetch failed"))
+        return _util.poll_error(error_for_status(response, "fal result fetch failed"))
     return JobFailed(text, status=response.status_code)
 
 
@@ -220,5 +206,5 @@ def _images(result: dict[str, Any]) -> list[GeneratedImage]:
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str) or not url:
             raise JobFailed("fal result holds an image without a URL")
-        images.append(_vendor.image_from_url_or_data(url))
+        images.append(_util.image_from_url(url))
     return images

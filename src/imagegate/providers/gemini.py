@@ -28,7 +28,7 @@ from imagegate.errors import (
     ProviderError,
     ProviderRateLimited,
 )
-from imagegate.providers import _vendor
+from imagegate.providers import _util
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -37,7 +37,6 @@ from imagegate.providers.base import (
     Submitted,
     error_for_status,
     retry_after_seconds,
-    send,
 )
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -63,14 +62,14 @@ class GeminiProvider(Provider):
 
     kind = "gemini"
     max_n_per_call = 1
-    requires_api_key: ClassVar[bool] = True
+    requires_api_key = True
     option_types: ClassVar[Mapping[str, type]] = {}
 
     def _body(self, request: ProviderRequest) -> dict[str, Any]:
         image_config: dict[str, str] = {}
         ratio = request.aspect_ratio
         if ratio is None and request.width and request.height:
-            ratio = _vendor.nearest_ratio(request.width, request.height, ASPECT_RATIOS)
+            ratio = _util.nearest_ratio(request.width, request.height, ASPECT_RATIOS)
         if ratio:
             image_config["aspectRatio"] = ratio
         if request.resolution:
@@ -84,18 +83,14 @@ class GeminiProvider(Provider):
 
     async def submit(self, request: ProviderRequest) -> Completed | Submitted:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        req = self.http.build_request(
-            "POST",
-            f"{base}/v1beta/models/{request.upstream_model}:generateContent",
-            json=self._body(request),
-            headers={"x-goog-api-key": self.settings.api_key} if self.settings.api_key else {},
-            timeout=_vendor.timeout(self.settings),
-        )
-        response = await send(self.http, req, starts_job=True)
+        url = f"{base}/v1beta/models/{request.upstream_model}:generateContent"
+        key = self.settings.api_key
+        headers = {"x-goog-api-key": key} if key else {}
+        response = await _util.create_request(self, url, self._body(request), headers)
         if response.is_error:
             raise _error(response)
         # The model may volunteer extra pictures; a call answers for ``n`` of them only.
-        images = _images(_vendor.json_object(response, "answer"))
+        images = _images(_util.json_object(response, "answer"))
         return Completed(images=images[: request.n])
 
 
@@ -155,5 +150,5 @@ def _inline_images(candidate: dict[str, Any]) -> list[GeneratedImage]:
     for part in parts:
         inline = part.get("inlineData") if isinstance(part, dict) else None
         if isinstance(inline, dict) and isinstance(inline.get("data"), str):
-            images.append(GeneratedImage(data=_vendor.decode_base64(inline["data"])))
+            images.append(GeneratedImage(data=_util.decode_base64(inline["data"])))
     return images

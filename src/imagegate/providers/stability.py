@@ -29,7 +29,7 @@ from imagegate.errors import (
     ProviderAuthError,
     ProviderError,
 )
-from imagegate.providers import _vendor
+from imagegate.providers import _util
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -54,7 +54,7 @@ class StabilityProvider(Provider):
     max_n_per_call = 1
     submits_jobs = True
     poll_interval_s = 2.0
-    requires_api_key: ClassVar[bool] = True
+    requires_api_key = True
     option_types: ClassVar[Mapping[str, type]] = {"async_models": list, "style_preset": str}
 
     @property
@@ -71,7 +71,7 @@ class StabilityProvider(Provider):
         model = request.upstream_model
         ratio = request.aspect_ratio
         if ratio is None and request.width and request.height:
-            ratio = _vendor.nearest_ratio(request.width, request.height, ASPECT_RATIOS)
+            ratio = _util.nearest_ratio(request.width, request.height, ASPECT_RATIOS)
         fields = {
             "prompt": request.prompt,
             "output_format": request.output_format,
@@ -103,35 +103,30 @@ class StabilityProvider(Provider):
             files={"none": ("", b"")},
             data=self._form(request),
             headers=self._headers(accept),
-            timeout=_vendor.timeout(self.settings),
+            timeout=_util.request_timeout(self.settings),
         )
         response = await send(self.http, req, starts_job=True)
         if response.is_error:
             raise _error(response, "stability rejected the request")
         if _is_json(response):
-            body = _vendor.json_object(response, "generation answer")
+            body = _util.json_object(response, "generation answer")
             if "image" not in body and isinstance(body.get("id"), str):
                 return Submitted(job={"id": body["id"]})
         return Completed(images=[_image(response)])
 
     async def poll(self, job: JobRef) -> JobStatus:
-        req = self.http.build_request(
-            "GET",
-            f"{self._base_url}/v2beta/results/{job['id']}",
-            headers=self._headers("image/*"),
-            timeout=_vendor.timeout(self.settings),
-        )
-        response = await send(self.http, req, starts_job=False)
+        url = f"{self._base_url}/v2beta/results/{job['id']}"
+        response = await _util.job_request(self, "GET", url, self._headers("image/*"))
         if response.status_code == 202:
             return JobStatus("running")
         if response.status_code == 404:
             raise JobFailed("stability no longer holds this generation (it expired)", status=404)
         if response.is_error:
-            raise _vendor.poll_error(_error(response, "stability result check failed"))
+            raise _util.poll_error(_error(response, "stability result check failed"))
         try:
             return JobStatus("succeeded", images=[_image(response)])
         except ProviderAmbiguous as exc:
-            raise _vendor.poll_error(exc) from exc
+            raise _util.poll_error(exc) from exc
 
 
 def _is_json(response: httpx.Response) -> bool:
@@ -158,7 +153,7 @@ def _error(response: httpx.Response, context: str) -> ProviderError:
 def _image(response: httpx.Response) -> GeneratedImage:
     """The image of a finished generation, raw bytes or base64 JSON, unless it was filtered."""
     if _is_json(response):
-        body = _vendor.json_object(response, "generation result")
+        body = _util.json_object(response, "generation result")
         reason = body.get("finish_reason")
         encoded = body.get("image")
     else:
@@ -171,7 +166,7 @@ def _image(response: httpx.Response) -> GeneratedImage:
     if encoded is not None:
         if not isinstance(encoded, str):
             raise ProviderAmbiguous("stability answered an image that is not base64 text")
-        return GeneratedImage(data=_vendor.decode_base64(encoded))
+        return GeneratedImage(data=_util.decode_base64(encoded))
     if not response.headers.get("content-type", "").startswith("image/") or not response.content:
         raise ProviderAmbiguous("stability answered neither an image nor JSON")
     return GeneratedImage(data=response.content)

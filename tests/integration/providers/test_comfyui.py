@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from imagegate.providers.comfyui import ComfyUIProvider, load_workflow
 from tests.fakes.comfyui import ComfyState
 from tests.fakes.scripting import Fault
 from tests.fakes.server import serve_app
-from tests.integration.providers.conftest import poll_until_done
+from tests.integration.providers.helpers import poll_to_end
 
 CHECKPOINT = "sd_xl_base_1.0.safetensors"
 
@@ -26,12 +25,6 @@ CHECKPOINT = "sd_xl_base_1.0.safetensors"
 @pytest.fixture
 def state() -> ComfyState:
     return ComfyState()
-
-
-@pytest.fixture
-def base_url(state: ComfyState) -> Iterator[str]:
-    with serve_app(state.app()) as url:
-        yield url
 
 
 def provider(http: httpx.AsyncClient, base_url: str, **options: Any) -> ComfyUIProvider:
@@ -57,7 +50,7 @@ async def test_prompt_runs_to_images_served_by_view(
     comfy = provider(http, base_url, steps=4)
     job = await job_of(comfy, request(n=2, width=96, height=64, seed=11, negative_prompt="fog"))
 
-    statuses = await poll_until_done(comfy, job)
+    statuses = await poll_to_end(comfy, job)
 
     assert statuses[0].state == "running"
     images = statuses[-1].images
@@ -85,7 +78,7 @@ async def test_waiting_prompt_reports_its_queue_position(
     status = await comfy.poll(second)
 
     assert (status.state, status.queue_position) == ("queued", 1)
-    assert (await poll_until_done(comfy, second))[-1].state == "succeeded"
+    assert (await poll_to_end(comfy, second))[-1].state == "succeeded"
 
 
 async def test_resubmitting_the_same_token_starts_no_second_prompt(
@@ -94,7 +87,7 @@ async def test_resubmitting_the_same_token_starts_no_second_prompt(
     comfy = provider(http, base_url)
     first = await job_of(comfy, request())
     again = await job_of(comfy, request())
-    await poll_until_done(comfy, first)
+    await poll_to_end(comfy, first)
     after_done = await job_of(comfy, request())
 
     assert first == again == after_done
@@ -125,7 +118,7 @@ async def test_execution_error_fails_the_job_with_the_node_message(
     job = await job_of(comfy, request("explode please"))
 
     with pytest.raises(JobFailed, match="CUDA out of memory"):
-        await poll_until_done(comfy, job)
+        await poll_to_end(comfy, job)
 
 
 async def test_cancel_of_a_pending_prompt_deletes_it_from_the_queue(
@@ -199,7 +192,7 @@ async def test_server_errors_while_polling_are_transient(
         await comfy.poll(job)
     with pytest.raises(ProviderUnavailable):
         await comfy.poll(job)
-    assert (await poll_until_done(comfy, job))[-1].state == "succeeded"
+    assert (await poll_to_end(comfy, job))[-1].state == "succeeded"
 
 
 async def test_unreachable_server_is_unavailable(http: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,8 +20,7 @@ from imagegate.providers.base import ProviderRequest, ProviderSettings, Submitte
 from imagegate.providers.fal import FalProvider
 from tests.fakes.fal import FalState
 from tests.fakes.scripting import Fault
-from tests.fakes.server import serve_app
-from tests.integration.providers.conftest import poll_until_done
+from tests.integration.providers.helpers import poll_to_end
 
 MODEL = "fal-ai/flux/dev"
 
@@ -30,12 +28,6 @@ MODEL = "fal-ai/flux/dev"
 @pytest.fixture
 def state() -> FalState:
     return FalState()
-
-
-@pytest.fixture
-def base_url(state: FalState) -> Iterator[str]:
-    with serve_app(state.app()) as url:
-        yield url
 
 
 def provider(
@@ -61,7 +53,7 @@ async def test_job_walks_queue_and_progress_then_returns_fetchable_images(
     fal = provider(http, base_url)
     job = (await submitted(fal, request(n=2, width=640, height=480, seed=7))).job
 
-    statuses = await poll_until_done(fal, job)
+    statuses = await poll_to_end(fal, job)
 
     assert [s.state for s in statuses] == ["queued", "queued", "running", "succeeded"]
     assert [s.queue_position for s in statuses[:2]] == [1, 0]
@@ -111,7 +103,7 @@ async def test_moderated_prompt_fails_the_job_as_content_policy(
     job = (await submitted(fal, request("something forbidden"))).job
 
     with pytest.raises(ContentPolicyViolation) as caught:
-        await poll_until_done(fal, job)
+        await poll_to_end(fal, job)
     assert caught.value.error_code == "content_policy_violation"
 
 
@@ -122,7 +114,7 @@ async def test_safety_checker_flagged_output_is_content_policy(
     job = (await submitted(fal, request("nsfw scene"))).job
 
     with pytest.raises(ContentPolicyViolation):
-        await poll_until_done(fal, job)
+        await poll_to_end(fal, job)
 
 
 async def test_rate_limit_carries_retry_after(
@@ -160,7 +152,7 @@ async def test_poll_gateway_error_is_transient_and_the_job_still_finishes(
 
     with pytest.raises(ProviderUnavailable):
         await fal.poll(job)
-    assert (await poll_until_done(fal, job))[-1].state == "succeeded"
+    assert (await poll_to_end(fal, job))[-1].state == "succeeded"
     assert state.submissions == 1
 
 
@@ -171,7 +163,7 @@ async def test_expired_cdn_url_is_not_found_when_fetched_late(
     fal = provider(http, base_url)
     job = (await submitted(fal, request())).job
 
-    image = (await poll_until_done(fal, job))[-1].images[0]
+    image = (await poll_to_end(fal, job))[-1].images[0]
 
     assert image.url is not None
     assert (await http.get(image.url)).status_code == 404
@@ -185,7 +177,7 @@ async def test_result_gone_fails_the_job(
     state.script.add("result", Fault(404, {"detail": "Request not found"}))
 
     with pytest.raises(JobFailed):
-        await poll_until_done(fal, job)
+        await poll_to_end(fal, job)
 
 
 async def test_cancel_of_queued_job_ends_it_as_failed(
@@ -203,7 +195,7 @@ async def test_cancel_of_queued_job_ends_it_as_failed(
 async def test_cancel_after_completion_is_harmless(http: httpx.AsyncClient, base_url: str) -> None:
     fal = provider(http, base_url)
     job = (await submitted(fal, request())).job
-    await poll_until_done(fal, job)
+    await poll_to_end(fal, job)
 
     await fal.cancel(job)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from imagegate.providers.base import Completed, ProviderRequest, ProviderSetting
 from imagegate.providers.gemini import GeminiProvider
 from tests.fakes.gemini import GeminiState
 from tests.fakes.scripting import Fault
-from tests.fakes.server import serve_app
 
 MODEL = "gemini-2.5-flash-image"
 
@@ -31,12 +29,6 @@ MODEL = "gemini-2.5-flash-image"
 @pytest.fixture
 def state() -> GeminiState:
     return GeminiState()
-
-
-@pytest.fixture
-def base_url(state: GeminiState) -> Iterator[str]:
-    with serve_app(state.app()) as url:
-        yield url
 
 
 def provider(

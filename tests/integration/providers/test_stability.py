@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,20 +20,13 @@ from imagegate.errors import (
 from imagegate.providers.base import Completed, ProviderRequest, ProviderSettings, Submitted
 from imagegate.providers.stability import StabilityProvider
 from tests.fakes.scripting import Fault
-from tests.fakes.server import serve_app
 from tests.fakes.stability import StabilityState
-from tests.integration.providers.conftest import poll_until_done
+from tests.integration.providers.helpers import poll_to_end
 
 
 @pytest.fixture
 def state() -> StabilityState:
     return StabilityState()
-
-
-@pytest.fixture
-def base_url(state: StabilityState) -> Iterator[str]:
-    with serve_app(state.app()) as url:
-        yield url
 
 
 def provider(
@@ -139,7 +131,7 @@ async def test_async_model_is_submitted_then_polled_to_its_image(
     answer = await stability.submit(request(model="ultra", aspect_ratio="3:2"))
 
     assert isinstance(answer, Submitted)
-    statuses = await poll_until_done(stability, answer.job)
+    statuses = await poll_to_end(stability, answer.job)
     assert [s.state for s in statuses] == ["running", "running", "succeeded"]
     assert decoded(statuses[-1].images[0].data).size == (60, 40)
     assert state.accepts == ["application/json"]
@@ -160,4 +152,4 @@ async def test_async_result_filtered_is_content_policy(
 
     assert isinstance(answer, Submitted)
     with pytest.raises(ContentPolicyViolation):
-        await poll_until_done(stability, answer.job)
+        await poll_to_end(stability, answer.job)
