@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.scripting import Script, picture
+from tests.fakes.common import image_bytes
+from tests.fakes.scripting import Script
 
 NODE_CLASSES = frozenset(
     {
@@ -105,7 +106,9 @@ class ComfyState:
         images = []
         for index in range(int(latent["batch_size"])):
             name = f"imagegate_{len(self.files) + 1:05}_.png"
-            self.files[name] = picture(int(latent["width"]), int(latent["height"]), seed=index + 1)
+            self.files[name] = image_bytes(
+                int(latent["width"]), int(latent["height"]), seed=f"{prompt.prompt_id}/{index}"
+            )
             images.append({"filename": name, "subfolder": "", "type": "output"})
         done = ["execution_success", {"prompt_id": prompt.prompt_id}]
         status = {"status_str": "success", "completed": True, "messages": [start, done]}

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.scripting import Script, image_type, picture
+from tests.fakes.common import image_bytes, media_type
+from tests.fakes.scripting import Script
 
 MODERATED_WORD = "forbidden"  # the model refuses prompts containing it
 NSFW_WORD = "nsfw"  # the safety checker blanks the output and flags it
@@ -133,10 +134,10 @@ class FakeFal:
         width, height = (size["width"], size["height"]) if isinstance(size, dict) else (64, 48)
         fmt = job.input.get("output_format", "jpeg")
         job.nsfw = NSFW_WORD in job.input["prompt"]
-        for index in range(int(job.input.get("num_images", 1))):
+        for _ in range(int(job.input.get("num_images", 1))):
             name = f"{uuid.uuid4().hex}.{'jpg' if fmt == 'jpeg' else fmt}"
-            data = picture(width, height, fmt, seed=0 if job.nsfw else index + 1)
-            self.state.files[name] = (data, image_type(fmt), time.monotonic())
+            data = image_bytes(width, height, fmt, seed="blank" if job.nsfw else name)
+            self.state.files[name] = (data, media_type(fmt), time.monotonic())
             url = f"{str(request.base_url).rstrip('/')}/cdn/files/{name}"
             job.images.append({"url": url, "width": width, "height": height})
 

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.scripting import Script, picture
+from tests.fakes.common import image_bytes
+from tests.fakes.scripting import Script
 
 MODELS = frozenset({"gemini-2.5-flash-image", "gemini-3-pro-image-preview"})
 BLOCKED_WORD = "forbidden"  # the prompt is blocked: promptFeedback.blockReason
@@ -72,7 +73,7 @@ def candidate_for(prompt: str, config: dict[str, Any], count: int) -> dict[str, 
         ratio = config.get("imageConfig", {}).get("aspectRatio", "1:1")
         width, height = SIZES.get(ratio, (64, 64))
         for index in range(count):
-            data = picture(width, height, "png", seed=int(config.get("seed", 1)) + index)
+            data = image_bytes(width, height, "png", seed=f"{config.get('seed')}/{index}")
             inline = {"mimeType": "image/png", "data": base64.b64encode(data).decode()}
             parts.append({"inlineData": inline})
     return {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}

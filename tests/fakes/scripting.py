@@ -1,4 +1,4 @@
-"""What the fake vendors share: scripted faults, latency, and real image bytes.
+"""Scripted faults as rich as a vendor's real answers, and multipart parsing, for the fakes.
 
 A test scripts a fault for one route of a fake (``state.script.add("submit", Fault(429))``);
 the next request to that route answers the fault instead of the vendor's normal answer.
@@ -7,7 +7,6 @@ the next request to that route answers the fault instead of the vendor's normal 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from PIL import Image, ImageDraw
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -59,22 +57,6 @@ class Script:
             content = json.dumps(fault.body if fault.body is not None else {}).encode()
         headers = {"content-type": "application/json", **fault.headers}
         return Response(content, status_code=fault.status, headers=headers)
-
-
-def picture(width: int, height: int, fmt: str = "png", seed: int = 0) -> bytes:
-    """A real, decodable image of the given size, varied by ``seed``."""
-    colour = ((seed * 67) % 256, (seed * 151 + 80) % 256, (seed * 29 + 160) % 256)
-    image = Image.new("RGB", (width, height), colour)
-    ImageDraw.Draw(image).rectangle(
-        (width // 4, height // 4, width // 2, height // 2), fill="white"
-    )
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG" if fmt in ("jpg", "jpeg") else fmt.upper())
-    return buffer.getvalue()
-
-
-def image_type(fmt: str) -> str:
-    return "image/jpeg" if fmt in ("jpg", "jpeg") else f"image/{fmt}"
 
 
 async def form_fields(request: Request) -> dict[str, str] | None:

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.scripting import Script, form_fields, image_type, picture
+from tests.fakes.common import image_bytes, media_type
+from tests.fakes.scripting import Script, form_fields
 
 MODERATED_WORD = "forbidden"  # refused before generating: 403 content_moderation
 FILTERED_WORD = "filtered"  # generated, then filtered: finish_reason CONTENT_FILTERED
@@ -61,12 +62,12 @@ def answer_image(fields: dict[str, str], accept: str) -> Response:
     width, height = SIZES.get(fields.get("aspect_ratio", "1:1"), (64, 64))
     seed = fields.get("seed", "0")
     reason = "CONTENT_FILTERED" if FILTERED_WORD in fields["prompt"] else "SUCCESS"
-    data = picture(width, height, fmt, seed=int(seed))
+    data = image_bytes(width, height, fmt, seed=seed)
     if accept.startswith("application/json"):
         encoded = base64.b64encode(data).decode()
         return JSONResponse({"image": encoded, "finish_reason": reason, "seed": int(seed)})
     headers = {"finish-reason": reason, "seed": seed}
-    return Response(data, media_type=image_type(fmt), headers=headers)
+    return Response(data, media_type=media_type(fmt), headers=headers)
 
 
 class FakeStability:
