@@ -11,7 +11,6 @@ A job advances one step per status poll, so tests walk the states without sleepi
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.common import image_bytes, media_type
+from tests.fakes.common import FileStore, file_response, image_bytes, media_type
 from tests.fakes.scripting import Script
 
 MODERATED_WORD = "forbidden"  # the model refuses prompts containing it
@@ -44,12 +43,11 @@ class FalState:
     key: str = "fal-test-key"
     queue_polls: int = 2  # status polls answering IN_QUEUE (position counting down)
     progress_polls: int = 1  # then IN_PROGRESS, then COMPLETED
-    cdn_ttl_s: float | None = None  # result files expire this long after completion
     latency_s: float = 0.0
     submissions: int = 0
     inputs: list[dict[str, Any]] = field(default_factory=list)
     jobs: dict[str, FalJob] = field(default_factory=dict)
-    files: dict[str, tuple[bytes, str, float]] = field(default_factory=dict)
+    files: FileStore = field(default_factory=FileStore)  # the CDN; its ttl_s expires URLs
     script: Script = field(default_factory=Script)
 
     def app(self) -> Starlette:
@@ -134,10 +132,11 @@ class FakeFal:
         width, height = (size["width"], size["height"]) if isinstance(size, dict) else (64, 48)
         fmt = job.input.get("output_format", "jpeg")
         job.nsfw = NSFW_WORD in job.input["prompt"]
-        for _ in range(int(job.input.get("num_images", 1))):
-            name = f"{uuid.uuid4().hex}.{'jpg' if fmt == 'jpeg' else fmt}"
-            data = image_bytes(width, height, fmt, seed="blank" if job.nsfw else name)
-            self.state.files[name] = (data, media_type(fmt), time.monotonic())
+        suffix = "jpg" if fmt == "jpeg" else fmt
+        for index in range(int(job.input.get("num_images", 1))):
+            seed = "blank" if job.nsfw else f"{id(job)}/{index}"
+            data = image_bytes(width, height, fmt, seed=seed)
+            name = self.state.files.put(data, media_type(fmt), suffix)
             url = f"{str(request.base_url).rstrip('/')}/cdn/files/{name}"
             job.images.append({"url": url, "width": width, "height": height})
 
@@ -183,13 +182,8 @@ class FakeFal:
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
 
     async def cdn(self, request: Request) -> Response:
-        stored = self.state.files.get(request.path_params["name"])
-        if stored is None:
-            return Response("Not Found", status_code=404)
-        data, content_type, created = stored
-        if self.state.cdn_ttl_s is not None and time.monotonic() - created > self.state.cdn_ttl_s:
-            return Response("Not Found", status_code=404)
-        return Response(data, media_type=content_type)
+        gone = Response("Not Found", status_code=404)
+        return file_response(self.state.files, request.path_params["name"], gone)
 
     def app(self) -> Starlette:
         requests = "/{owner}/{app}/requests/{request_id}"

@@ -159,7 +159,7 @@ async def test_poll_gateway_error_is_transient_and_the_job_still_finishes(
 async def test_expired_cdn_url_is_not_found_when_fetched_late(
     http: httpx.AsyncClient, base_url: str, state: FalState
 ) -> None:
-    state.cdn_ttl_s = 0.0
+    state.files.ttl_s = 0.0
     fal = provider(http, base_url)
     job = (await submitted(fal, request())).job
 
