@@ -82,7 +82,9 @@ def gateway_for(
     with serve_app(state.app()) as base_url, database_factory() as database_url:
         path = root / "imagegate.toml"
         path.write_text(config(vendor, base_url))
-        env = {"VENDOR_TEST_KEY": vendor.key} if vendor.key else {}
+        # A short lease lets a restarted gateway reclaim the task of the one it replaced.
+        env = {"IMAGEGATE_LEASE": "2s"}
+        env.update({"VENDOR_TEST_KEY": vendor.key} if vendor.key else {})
         gateway = Gateway(
             root / "data", database_url=database_url, args=["--config", str(path)], env=env
         )
@@ -168,13 +170,7 @@ def test_vendor_refusal_fails_the_task_as_content_policy(served: Served) -> None
 def test_cancelling_a_processing_task_stops_the_upstream_job(holding: Served) -> None:
     with holding.gateway.client() as client:
         task_id = create(client, "a lighthouse")
-        deadline = time.monotonic() + 30
-        while client.get(f"/v1/tasks/{task_id}").json()["status"] != "processing":
-            assert time.monotonic() < deadline, "the task never started"
-            time.sleep(0.1)
-        while holding.state.submissions == 0:  # the worker is about to submit
-            assert time.monotonic() < deadline, "the vendor never saw the job"
-            time.sleep(0.1)
+        _wait_until_submitted(client, task_id, holding.state)
 
         assert client.delete(f"/v1/tasks/{task_id}").status_code == 200
         task = finished(client, task_id)
@@ -182,6 +178,47 @@ def test_cancelling_a_processing_task_stops_the_upstream_job(holding: Served) ->
     assert task["status"] == "failed"
     assert task["error_code"] == "cancelled"
     assert _stopped_upstream(holding.state)
+
+
+def test_a_gateway_killed_mid_job_resumes_it_without_submitting_again(holding: Served) -> None:
+    with holding.gateway.client() as client:
+        task_id = create(client, "a lighthouse")
+        _wait_until_submitted(client, task_id, holding.state)
+
+    holding.gateway.restart()  # SIGKILL, then a fresh process on the same database
+    _release(holding.state)
+    with holding.gateway.client() as client:
+        task = finished(client, task_id)
+
+    assert task["status"] == "completed", task
+    assert holding.state.submissions == 1
+
+
+def _wait_until_submitted(client: httpx.Client, task_id: str, state: Any) -> None:
+    """Until the worker polls the vendor's job: by then it has journaled the job."""
+    deadline = time.monotonic() + 30
+    while client.get(f"/v1/tasks/{task_id}").json()["status"] != "processing":
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.1)
+    while not _polled(state):
+        assert time.monotonic() < deadline, "the vendor never saw the job polled"
+        time.sleep(0.1)
+
+
+def _polled(state: Any) -> bool:
+    if isinstance(state, FalState):
+        return any(job.polls > 0 for job in state.jobs.values())
+    return state.running is not None  # the fake starts a prompt on a history read
+
+
+def _release(state: Any) -> None:
+    """Let the held job finish from its next poll on."""
+    if isinstance(state, FalState):
+        state.queue_polls = 0
+    else:
+        state.steps_per_prompt = 1
+        if state.running is not None:
+            state.running.work_left = 1
 
 
 def _stopped_upstream(state: Any) -> bool:
