@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from imagegate.errors import JobFailed, ProviderRejected, ProviderUnavailable
-from imagegate.providers.base import ProviderRequest, ProviderSettings, Submitted
+from imagegate.providers.base import ProviderRequest, ProviderSettings
 from imagegate.providers.comfyui import ComfyUIProvider, load_workflow
 from tests.fakes.comfyui import ComfyState
 from tests.fakes.scripting import Fault
 from tests.fakes.server import serve_app
-from tests.integration.providers.helpers import poll_to_end
+from tests.integration.providers.helpers import poll_to_end, submitted
 
 CHECKPOINT = "sd_xl_base_1.0.safetensors"
 
@@ -38,17 +38,11 @@ def request(prompt: str = "a lighthouse", call: str = "task-1:0", **kw: Any) -> 
     return ProviderRequest(upstream_model=CHECKPOINT, prompt=prompt, idempotency_token=call, **kw)
 
 
-async def job_of(comfy: ComfyUIProvider, req: ProviderRequest) -> dict[str, Any]:
-    answer = await comfy.submit(req)
-    assert isinstance(answer, Submitted)
-    return answer.job
-
-
 async def test_prompt_runs_to_images_served_by_view(
     http: httpx.AsyncClient, base_url: str, state: ComfyState
 ) -> None:
     comfy = provider(http, base_url, steps=4)
-    job = await job_of(comfy, request(n=2, width=96, height=64, seed=11, negative_prompt="fog"))
+    job = await submitted(comfy, request(n=2, width=96, height=64, seed=11, negative_prompt="fog"))
 
     statuses = await poll_to_end(comfy, job)
 
@@ -72,8 +66,8 @@ async def test_waiting_prompt_reports_its_queue_position(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     comfy = provider(http, base_url)
-    await job_of(comfy, request(call="first"))
-    second = await job_of(comfy, request(call="second"))
+    await submitted(comfy, request(call="first"))
+    second = await submitted(comfy, request(call="second"))
 
     status = await comfy.poll(second)
 
@@ -85,10 +79,10 @@ async def test_resubmitting_the_same_token_starts_no_second_prompt(
     http: httpx.AsyncClient, base_url: str, state: ComfyState
 ) -> None:
     comfy = provider(http, base_url)
-    first = await job_of(comfy, request())
-    again = await job_of(comfy, request())
+    first = await submitted(comfy, request())
+    again = await submitted(comfy, request())
     await poll_to_end(comfy, first)
-    after_done = await job_of(comfy, request())
+    after_done = await submitted(comfy, request())
 
     assert first == again == after_done
     assert state.submissions == 1
@@ -99,7 +93,7 @@ async def test_prompt_vanishing_without_history_fails_after_the_grace_period(
 ) -> None:
     state.lose_next = True
     patient = provider(http, base_url, lost_after_s=3600.0)
-    job = await job_of(patient, request())
+    job = await submitted(patient, request())
     for _ in range(10):  # until the fake has started, then dropped, the prompt
         await patient.poll(job)
         if state.running is None and not state.pending:
@@ -115,7 +109,7 @@ async def test_execution_error_fails_the_job_with_the_node_message(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     comfy = provider(http, base_url)
-    job = await job_of(comfy, request("explode please"))
+    job = await submitted(comfy, request("explode please"))
 
     with pytest.raises(JobFailed, match="CUDA out of memory"):
         await poll_to_end(comfy, job)
@@ -125,8 +119,8 @@ async def test_cancel_of_a_pending_prompt_deletes_it_from_the_queue(
     http: httpx.AsyncClient, base_url: str, state: ComfyState
 ) -> None:
     comfy = provider(http, base_url, lost_after_s=0.0)
-    await job_of(comfy, request(call="first"))
-    second = await job_of(comfy, request(call="second"))
+    await submitted(comfy, request(call="first"))
+    second = await submitted(comfy, request(call="second"))
     assert (await comfy.poll(second)).state == "queued"
 
     await comfy.cancel(second)
@@ -140,7 +134,7 @@ async def test_cancel_of_the_running_prompt_interrupts_it(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     comfy = provider(http, base_url)
-    job = await job_of(comfy, request())
+    job = await submitted(comfy, request())
     assert (await comfy.poll(job)).state == "running"
 
     await comfy.cancel(job)
@@ -184,7 +178,7 @@ async def test_server_errors_while_polling_are_transient(
     http: httpx.AsyncClient, base_url: str, state: ComfyState
 ) -> None:
     comfy = provider(http, base_url)
-    job = await job_of(comfy, request())
+    job = await submitted(comfy, request())
     state.script.add("history", Fault(500, "Internal Server Error"))
     state.script.add("queue", Fault(200, "{garbled"))
 

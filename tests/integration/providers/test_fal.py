@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import httpx
 import pytest
@@ -16,11 +17,11 @@ from imagegate.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from imagegate.providers.base import ProviderRequest, ProviderSettings, Submitted
+from imagegate.providers.base import ProviderRequest, ProviderSettings
 from imagegate.providers.fal import FalProvider
 from tests.fakes.fal import FalState
 from tests.fakes.scripting import Fault
-from tests.integration.providers.helpers import poll_to_end
+from tests.integration.providers.helpers import poll_to_end, submitted
 
 MODEL = "fal-ai/flux/dev"
 
@@ -31,27 +32,21 @@ def state() -> FalState:
 
 
 def provider(
-    http: httpx.AsyncClient, base_url: str, key: str = "fal-test-key", **kw: object
+    http: httpx.AsyncClient, base_url: str, key: str = "fal-test-key", **kw: Any
 ) -> FalProvider:
-    settings = ProviderSettings(name="fal", kind="fal", base_url=base_url, api_key=key, **kw)  # type: ignore[arg-type]
+    settings = ProviderSettings(name="fal", kind="fal", base_url=base_url, api_key=key, **kw)
     return FalProvider(settings, http)
 
 
-def request(prompt: str = "a lighthouse", **kw: object) -> ProviderRequest:
-    return ProviderRequest(upstream_model=MODEL, prompt=prompt, **kw)  # type: ignore[arg-type]
-
-
-async def submitted(fal: FalProvider, req: ProviderRequest) -> Submitted:
-    answer = await fal.submit(req)
-    assert isinstance(answer, Submitted)
-    return answer
+def request(prompt: str = "a lighthouse", **kw: Any) -> ProviderRequest:
+    return ProviderRequest(upstream_model=MODEL, prompt=prompt, **kw)
 
 
 async def test_job_walks_queue_and_progress_then_returns_fetchable_images(
     http: httpx.AsyncClient, base_url: str, state: FalState
 ) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request(n=2, width=640, height=480, seed=7))).job
+    job = await submitted(fal, request(n=2, width=640, height=480, seed=7))
 
     statuses = await poll_to_end(fal, job)
 
@@ -72,7 +67,7 @@ async def test_job_walks_queue_and_progress_then_returns_fetchable_images(
 async def test_polls_the_returned_urls_which_drop_the_model_subpath(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
-    job = (await submitted(provider(http, base_url), request())).job
+    job = await submitted(provider(http, base_url), request())
 
     assert job["status_url"].startswith(f"{base_url}/fal-ai/flux/requests/")
     assert "/dev/" not in job["status_url"]
@@ -100,7 +95,7 @@ async def test_moderated_prompt_fails_the_job_as_content_policy(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request("something forbidden"))).job
+    job = await submitted(fal, request("something forbidden"))
 
     with pytest.raises(ContentPolicyViolation) as caught:
         await poll_to_end(fal, job)
@@ -111,7 +106,7 @@ async def test_safety_checker_flagged_output_is_content_policy(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request("nsfw scene"))).job
+    job = await submitted(fal, request("nsfw scene"))
 
     with pytest.raises(ContentPolicyViolation):
         await poll_to_end(fal, job)
@@ -147,7 +142,7 @@ async def test_poll_gateway_error_is_transient_and_the_job_still_finishes(
     http: httpx.AsyncClient, base_url: str, state: FalState
 ) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request())).job
+    job = await submitted(fal, request())
     state.script.add("status", Fault(502, "<html>bad gateway</html>"))
 
     with pytest.raises(ProviderUnavailable):
@@ -161,7 +156,7 @@ async def test_expired_cdn_url_is_not_found_when_fetched_late(
 ) -> None:
     state.files.ttl_s = 0.0
     fal = provider(http, base_url)
-    job = (await submitted(fal, request())).job
+    job = await submitted(fal, request())
 
     image = (await poll_to_end(fal, job))[-1].images[0]
 
@@ -173,7 +168,7 @@ async def test_result_gone_fails_the_job(
     http: httpx.AsyncClient, base_url: str, state: FalState
 ) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request())).job
+    job = await submitted(fal, request())
     state.script.add("result", Fault(404, {"detail": "Request not found"}))
 
     with pytest.raises(JobFailed):
@@ -184,7 +179,7 @@ async def test_cancel_of_queued_job_ends_it_as_failed(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request())).job
+    job = await submitted(fal, request())
 
     await fal.cancel(job)
 
@@ -194,7 +189,7 @@ async def test_cancel_of_queued_job_ends_it_as_failed(
 
 async def test_cancel_after_completion_is_harmless(http: httpx.AsyncClient, base_url: str) -> None:
     fal = provider(http, base_url)
-    job = (await submitted(fal, request())).job
+    job = await submitted(fal, request())
     await poll_to_end(fal, job)
 
     await fal.cancel(job)
