@@ -70,7 +70,8 @@ def _checked(main: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(main)
     except ConfigError as exc:
-        console.print(str(exc), style="red", markup=False, highlight=False)
+        # soft_wrap: one problem per line, whole, so it can be read and searched for.
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
 
 

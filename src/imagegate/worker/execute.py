@@ -19,7 +19,14 @@ from imagegate.catalog import Catalog, ModelSpec, Route
 from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.retry import RetryPolicy
 from imagegate.engine.signals import Signals
-from imagegate.errors import JobFailed, ProviderAmbiguous, ProviderAuthError, ProviderError
+from imagegate.errors import (
+    JobFailed,
+    ProviderAmbiguous,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -232,8 +239,13 @@ class TaskRun:
         if job is None or job.get("submitting"):
             if provider.submits_jobs:
                 await self._journal_job(index, {"submitting": True})
-            async with self.ctx.router.slot(provider.name):
-                outcome = await provider.submit(call)
+            try:
+                async with self.ctx.router.slot(provider.name):
+                    outcome = await provider.submit(call)
+            except (ProviderRejected, ProviderUnavailable):
+                if provider.submits_jobs:  # refused outright: nothing started, resubmit is safe
+                    await self._journal_job(index, None)
+                raise
             if isinstance(outcome, Completed):
                 return outcome.images
             job = outcome.job
