@@ -169,7 +169,10 @@ async def poll_job(
         raise JobFailed(f"{provider.kind} job not found or no longer available", status=404)
     if response.is_error:
         raise poll_error(error(response))
-    return parse(polled_json(response, "poll answer"))
+    try:
+        return parse(as_dict(decode_json(response), "poll answer"))
+    except ProviderAmbiguous as exc:  # a garbled poll answer: ask again later
+        raise poll_error(exc) from exc
 
 
 async def cancel_job(
