@@ -5,7 +5,8 @@ Follows the documented protocol: ``POST /v1beta/models/{model}:generateContent``
 prompt answers ``promptFeedback.blockReason`` without candidates, a blocked image a candidate
 with ``finishReason: IMAGE_SAFETY`` and no content. Errors use Google's envelope: a wrong key
 is 400 INVALID_ARGUMENT with reason API_KEY_INVALID, a missing one 403 PERMISSION_DENIED, an
-unknown model 404 NOT_FOUND.
+unknown model 404 NOT_FOUND. Imagen models answer ``:predict`` with ``predictions`` of
+``bytesBase64Encoded`` images, or a ``raiFilteredReason`` for an image their filters withheld.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.fakes.common import image_bytes
 from tests.fakes.scripting import Script
 
 MODELS = frozenset({"gemini-2.5-flash-image", "gemini-3-pro-image-preview"})
+IMAGEN_MODELS = frozenset({"imagen-4.0-generate-001"})
 BLOCKED_WORD = "forbidden"  # the prompt is blocked: promptFeedback.blockReason
 UNSAFE_WORD = "unsafe"  # the image is blocked: finishReason IMAGE_SAFETY
 TEXT_ONLY_WORD = "describe"  # the model answers text and no image
@@ -92,10 +94,12 @@ class FakeGemini:
         if (scripted := await self.state.script.intercept("generate")) is not None:
             return scripted
         model, _, method = request.path_params["target"].partition(":")
+        body = await request.json()
+        if method == "predict" and model in IMAGEN_MODELS:
+            return self.predict(body)
         if method != "generateContent" or model not in MODELS:
             message = f"models/{model} is not found for API version v1beta."
             return google_error(404, "NOT_FOUND", message)
-        body = await request.json()
         try:
             prompt = body["contents"][0]["parts"][0]["text"]
         except (KeyError, IndexError, TypeError):
@@ -112,6 +116,30 @@ class FakeGemini:
         return JSONResponse(
             {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
         )
+
+    def predict(self, body: dict[str, Any]) -> Response:
+        """Imagen: one prediction per sample; a filtered one says why instead of an image."""
+        try:
+            prompt = body["instances"][0]["prompt"]
+        except (KeyError, IndexError, TypeError):
+            return google_error(400, "INVALID_ARGUMENT", "* instances: prompt is required")
+        self.state.submissions += 1
+        self.state.bodies.append(body)
+        parameters = body.get("parameters", {})
+        if BLOCKED_WORD in prompt:
+            reason = "Your current safety filter threshold filtered out the generated image."
+            return JSONResponse({"predictions": [{"raiFilteredReason": reason}]})
+        width, height = SIZES.get(parameters.get("aspectRatio", "1:1"), (64, 64))
+        predictions = [
+            {
+                "bytesBase64Encoded": base64.b64encode(
+                    image_bytes(width, height, "png", seed=f"{prompt}/{index}")
+                ).decode(),
+                "mimeType": "image/png",
+            }
+            for index in range(int(parameters.get("sampleCount", 4)))
+        ]
+        return JSONResponse({"predictions": predictions})
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/v1beta/models/{target}", self.generate, methods=["POST"])])

@@ -12,6 +12,10 @@ A blocked prompt has ``promptFeedback.blockReason`` and no candidates; a blocked
 candidate whose ``finishReason`` names the safety rule. Errors use Google's
 ``{"error": {code, message, status, details}}``; an invalid key is 400 INVALID_ARGUMENT with
 reason ``API_KEY_INVALID``, and RESOURCE_EXHAUSTED may carry a ``RetryInfo.retryDelay``.
+
+Imagen models (``imagen-*``) use the same API's ``:predict``: ``{"instances": [{"prompt"}],
+"parameters": {sampleCount, aspectRatio, imageSize}}`` answered by ``predictions[]`` of
+``{bytesBase64Encoded, mimeType}``, where a filtered image carries ``raiFilteredReason``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 
 
 class GeminiProvider(Provider):
-    """Synchronous: one ``generateContent`` call answers the image."""
+    """Synchronous: one ``generateContent`` (or Imagen ``predict``) call answers the image."""
 
     kind = "gemini"
     max_n_per_call = 1
@@ -66,14 +70,10 @@ class GeminiProvider(Provider):
     option_types: ClassVar[Mapping[str, type]] = {}
 
     def _body(self, request: ProviderRequest) -> dict[str, Any]:
-        image_config: dict[str, str] = {}
-        ratio = request.aspect_ratio
-        if ratio is None and request.width and request.height:
-            ratio = _util.nearest_ratio(request.width, request.height, ASPECT_RATIOS)
-        if ratio:
-            image_config["aspectRatio"] = ratio
-        if request.resolution:
-            image_config["imageSize"] = request.resolution.upper()
+        image_config = _image_config(request)
+        if _is_imagen(request.upstream_model):
+            parameters = {"sampleCount": request.n, "includeRaiReason": True, **image_config}
+            return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
         config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if image_config:
             config["imageConfig"] = image_config
@@ -83,15 +83,36 @@ class GeminiProvider(Provider):
 
     async def submit(self, request: ProviderRequest) -> Completed | Submitted:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        url = f"{base}/v1beta/models/{request.upstream_model}:generateContent"
+        model = request.upstream_model
+        method = "predict" if _is_imagen(model) else "generateContent"
+        url = f"{base}/v1beta/models/{model}:{method}"
         key = self.settings.api_key
         headers = {"x-goog-api-key": key} if key else {}
         response = await _util.create_request(self, url, self._body(request), headers)
         if response.is_error:
             raise _error(response)
+        body = _util.json_object(response, "answer")
+        images = _predictions(body) if _is_imagen(model) else _images(body)
         # The model may volunteer extra pictures; a call answers for ``n`` of them only.
-        images = _images(_util.json_object(response, "answer"))
         return Completed(images=images[: request.n])
+
+
+def _is_imagen(model: str) -> bool:
+    """Imagen models answer ``:predict``; Gemini image models ``:generateContent``."""
+    return model.startswith("imagen-")
+
+
+def _image_config(request: ProviderRequest) -> dict[str, str]:
+    """``aspectRatio`` (given, or nearest to the size) and ``imageSize`` from ``resolution``."""
+    config: dict[str, str] = {}
+    ratio = request.aspect_ratio
+    if ratio is None and request.width and request.height:
+        ratio = _util.nearest_ratio(request.width, request.height, ASPECT_RATIOS)
+    if ratio:
+        config["aspectRatio"] = ratio
+    if request.resolution:
+        config["imageSize"] = request.resolution.upper()
+    return config
 
 
 def _error(response: httpx.Response) -> ProviderError:
@@ -140,6 +161,22 @@ def _images(body: dict[str, Any]) -> list[GeneratedImage]:
     if refused:
         raise ContentPolicyViolation(f"gemini refused the image ({', '.join(sorted(refused))})")
     raise JobFailed(f"gemini answered no image (finishReason {', '.join(reasons) or 'none'})")
+
+
+def _predictions(body: dict[str, Any]) -> list[GeneratedImage]:
+    """Imagen's ``predictions``; an image withheld by its filters carries only a reason."""
+    predictions = [p for p in body.get("predictions", []) if isinstance(p, dict)]
+    images = [
+        GeneratedImage(data=_util.decode_base64(p["bytesBase64Encoded"]))
+        for p in predictions
+        if isinstance(p.get("bytesBase64Encoded"), str)
+    ]
+    if images:
+        return images
+    reasons = [str(p["raiFilteredReason"]) for p in predictions if "raiFilteredReason" in p]
+    if reasons:
+        raise ContentPolicyViolation(f"imagen filtered the image: {'; '.join(reasons)}")
+    raise JobFailed("imagen answered no image")
 
 
 def _inline_images(candidate: dict[str, Any]) -> list[GeneratedImage]:

@@ -145,3 +145,28 @@ async def test_unavailable_is_transient_and_deadline_exceeded_ambiguous(
         await gemini.submit(request())
     with pytest.raises(ProviderAmbiguous):
         await gemini.submit(request())
+
+
+async def test_imagen_model_is_called_through_predict(
+    http: httpx.AsyncClient, base_url: str, state: GeminiState
+) -> None:
+    answer = await provider(http, base_url).submit(
+        request(model="imagen-4.0-generate-001", width=1920, height=1080)
+    )
+
+    assert isinstance(answer, Completed)
+    assert len(answer.images) == 1
+    data = answer.images[0].data
+    assert data is not None
+    assert Image.open(io.BytesIO(data)).size == (64, 36)
+    assert state.bodies[0]["parameters"]["sampleCount"] == 1
+    assert state.bodies[0]["parameters"]["aspectRatio"] == "16:9"
+
+
+async def test_imagen_filtered_image_is_content_policy(
+    http: httpx.AsyncClient, base_url: str
+) -> None:
+    with pytest.raises(ContentPolicyViolation, match="filtered"):
+        await provider(http, base_url).submit(
+            request("something forbidden", model="imagen-4.0-generate-001")
+        )
