@@ -91,10 +91,12 @@ def _resolve_model(body: dict[str, Any], catalog: Catalog) -> ModelSpec:
         raise InvalidRequest("'model' is required", param="model", code="invalid_value")
     spec = catalog.model(model_id)
     if spec is None:
+        message = f"The model '{model_id}' does not exist. GET /v1/models lists the models."
         raise InvalidRequest(
-            f"The model '{model_id}' does not exist. GET /v1/models lists the available models.",
+            message,
             code="model_not_found",
             param="model",
+            field_errors=[FieldError("model", message)],
         )
     return spec
 

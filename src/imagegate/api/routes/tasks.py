@@ -44,13 +44,13 @@ async def _status(request: Request, task_id: str, key_id: str) -> Response:
     return Response(json.dumps(body), 200, headers, media_type="application/json")
 
 
-@router.get("/v1/tasks/{task_id}", summary="Get a task", **_STATUS_DOC)  # type: ignore[arg-type]
+@router.get("/v1/tasks/{task_id:path}", summary="Get a task", **_STATUS_DOC)  # type: ignore[arg-type]
 async def get_task(request: Request, task_id: str, key_id: str = Depends(deps.key_id)) -> Response:
     return await _status(request, task_id, key_id)
 
 
 @router.get(
-    "/v1/images/generations/{task_id}",
+    "/v1/images/generations/{task_id:path}",
     summary="Get an image task (same as /v1/tasks/{id})",
     **_STATUS_DOC,  # type: ignore[arg-type]
 )
@@ -61,7 +61,7 @@ async def get_image_generation(
 
 
 @router.get(
-    "/v1/images/{task_id}",
+    "/v1/images/{task_id:path}",
     summary="Get an image task (same as /v1/tasks/{id})",
     **_STATUS_DOC,  # type: ignore[arg-type]
 )
@@ -110,7 +110,7 @@ async def list_tasks(
 
 
 @router.delete(
-    "/v1/tasks/{task_id}",
+    "/v1/tasks/{task_id:path}",
     summary="Cancel a task",
     response_model=TaskObject,
     responses=errors(401, 404, 409, 503),
