@@ -173,7 +173,8 @@ async def test_idempotent_creates_from_two_processes_make_one_task(
     await other.start()
     attempts = [new_task(idem="order-1") for _ in range(6)]
     stores = [store, other] * 3
-    results = await asyncio.gather(*(s.create_task(t) for s, t in zip(stores, attempts)))
+    creates = (s.create_task(t) for s, t in zip(stores, attempts, strict=True))
+    results = await asyncio.gather(*creates)
     assert len({t.id for t in results}) == 1
     # After a restart (a new process on the same database) the key still answers the task.
     await store.close()
