@@ -79,7 +79,9 @@ def _check_types(body: dict[str, Any], problems: _Problems) -> None:
             problems.add(name, f"'{name}' must be a string")
     for name in _INT_FIELDS:
         value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if isinstance(value, float) and value.is_integer():
+            body[name] = int(value)  # JSON has one number type: 2.0 is the integer 2
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             problems.add(name, f"'{name}' must be an integer")
     if body.get("async") is not None and not isinstance(body["async"], bool):
         problems.add("async", "'async' must be a boolean")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -115,6 +116,11 @@ class Provider(ABC):
     supports_cancel: ClassVar[bool] = False
     #: Suggested delay between polls of one job, in seconds.
     poll_interval_s: ClassVar[float] = 1.0
+    #: True when the configuration must name a secret (``api_key_env``) for this kind.
+    requires_api_key: ClassVar[bool] = False
+    #: Vendor-specific configuration keys this adapter reads from ``settings.options``, with
+    #: their types; the configuration loader rejects any other key.
+    option_types: ClassVar[Mapping[str, type]] = {}
 
     def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
         self.settings = settings

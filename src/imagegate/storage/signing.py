@@ -18,6 +18,6 @@ class URLSigner:
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:43]
 
     def verify(self, key: str, expires_at: int, signature: str, now: float | None = None) -> bool:
-        if expires_at < (time.time() if now is None else now):
+        if expires_at < (time.time() if now is None else now) or not signature.isascii():
             return False
         return hmac.compare_digest(self.signature(key, expires_at), signature)

@@ -25,7 +25,7 @@ _GONE = "File not found, or its link has expired. Fetch the task again for a fre
     summary="Download a stored image through a signed URL",
     responses={
         200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
-        **errors(404),
+        **errors(400, 404),
     },
     response_class=Response,
 )

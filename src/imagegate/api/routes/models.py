@@ -69,7 +69,9 @@ def rank(objects: list[dict[str, Any]], stats: list[ModelStats]) -> list[dict[st
     return sorted(objects, key=key)
 
 
-@router.get("/v1/models", summary="List models", response_model=ModelList, responses=errors(401))
+@router.get(
+    "/v1/models", summary="List models", response_model=ModelList, responses=errors(400, 401)
+)
 async def list_models(
     request: Request,
     _: str = Depends(deps.key_id),
