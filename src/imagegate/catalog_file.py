@@ -318,7 +318,11 @@ class _Reader:
 
 
 def parse_catalog(
-    text: str, *, source: str = "<config>", environ: Mapping[str, str] | None = None
+    text: str,
+    *,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    builtin: Catalog | None = None,
 ) -> Catalog:
     """The catalogue described by TOML ``text``; raises ``ConfigError`` naming every problem."""
     try:
@@ -330,7 +334,7 @@ def parse_catalog(
     )
     for key in sorted(set(data) - TOP_KEYS):
         reader.problem((), key, f"unknown key; expected one of {sorted(TOP_KEYS)}")
-    catalog = _build(reader, data)
+    catalog = _build(reader, data, builtin or default_catalog())
     if reader.problems:
         raise ConfigError(reader.problems)
     return catalog
@@ -344,13 +348,13 @@ def _tables(reader: _Reader, data: dict[str, Any], key: str) -> dict[str, Any]:
     return tables
 
 
-def _build(reader: _Reader, data: dict[str, Any]) -> Catalog:
+def _build(reader: _Reader, data: dict[str, Any], builtin: Catalog) -> Catalog:
     providers = {
         name: settings
         for name, table in _tables(reader, data, "providers").items()
         if (settings := reader.provider(name, table)) is not None
     }
-    local = _builtin_local(reader, data)
+    local = _builtin_local(reader, data, builtin)
     # Routes are checked against every provider name, valid or not, so one bad provider
     # table is reported once and not again for each model routed to it.
     names = set(_tables(reader, data, "providers")) | set(local.providers)
@@ -374,26 +378,36 @@ def _build(reader: _Reader, data: dict[str, Any]) -> Catalog:
     return Catalog(providers, models, default_model=default_model, aliases=dict(aliases))
 
 
-def _builtin_local(reader: _Reader, data: dict[str, Any]) -> Catalog:
+def _builtin_local(reader: _Reader, data: dict[str, Any], builtin: Catalog) -> Catalog:
     """The built-in local provider and model, or nothing when the file owns the name or opts out."""
     none = Catalog(providers={}, models={})
-    builtin = data.get("builtin_local", True)
-    if not isinstance(builtin, bool):
+    builtin_catalog = builtin
+    enabled = data.get("builtin_local", True)
+    if not isinstance(enabled, bool):
         reader.problem((), "builtin_local", "expected true or false")
         return none
     file_names = set(_tables(reader, data, "providers")) | set(_tables(reader, data, "models"))
-    return default_catalog() if builtin and LOCAL_MODEL not in file_names else none
+    return builtin_catalog if enabled and LOCAL_MODEL not in file_names else none
 
 
-def load_catalog(path: Path | None, environ: Mapping[str, str] | None = None) -> Catalog:
-    """The catalogue of the file at ``path`` (``Settings.config``), or the built-in default."""
+def load_catalog(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    builtin: Catalog | None = None,
+) -> Catalog:
+    """The catalogue of the file at ``path`` (``Settings.config``), or the built-in default.
+
+    ``builtin`` is the built-in local catalogue as this process configures it (simulated
+    latency and failure rate); it defaults to the plain one.
+    """
+    builtin = builtin or default_catalog()
     if path is None:
-        return default_catalog()
+        return builtin
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the configuration file: {exc.strerror}"]) from exc
-    return parse_catalog(text, source=str(path), environ=environ)
+    return parse_catalog(text, source=str(path), environ=environ, builtin=builtin)
 
 
 __all__ = ["ConfigError", "load_catalog", "parse_catalog"]

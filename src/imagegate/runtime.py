@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from imagegate import catalog_file
 from imagegate.catalog import Catalog, default_catalog
 from imagegate.config import Settings
 from imagegate.engine.models import Task
@@ -36,11 +37,8 @@ log = logging.getLogger("imagegate")
 
 
 def load_catalog(settings: Settings) -> Catalog:
-    if settings.config is not None:
-        from imagegate.catalog_file import load_catalog_file
-
-        return load_catalog_file(settings.config, settings)
-    return default_catalog(settings.local_latency, settings.local_failure_rate)
+    builtin = default_catalog(settings.local_latency, settings.local_failure_rate)
+    return catalog_file.load_catalog(settings.config, builtin=builtin)
 
 
 def build_storage(settings: Settings, signer: URLSigner) -> Storage:

@@ -7,20 +7,23 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from imagegate.catalog_file import ConfigError
 from imagegate.config import Settings
 from imagegate.keys import new_key, record_for
 from imagegate.runtime import Runtime
 from imagegate.store.sql import SqlStore
 
 console = Console(stderr=True)
+T = TypeVar("T")
 
 DataDir = Annotated[
     Path | None,
@@ -62,6 +65,15 @@ async def _prepare(settings: Settings) -> str | None:
         await runtime.close()
 
 
+def _checked(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main``; a configuration problem ends the command with its message, not a trace."""
+    try:
+        return asyncio.run(main)
+    except ConfigError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+
+
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -81,7 +93,7 @@ def serve(
     """Run the API (and, unless --no-worker, an in-process worker)."""
     settings = settings_from(data_dir, config)
     _logging(settings)
-    first_key = asyncio.run(_prepare(settings))
+    first_key = _checked(_prepare(settings))
     if first_key:
         console.print(
             "[bold green]Created the first API key[/bold green] (shown once, store it now):\n"
@@ -105,7 +117,7 @@ def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Run task workers without the API; any number may share one database."""
     settings = settings_from(data_dir, config)
     _logging(settings)
-    asyncio.run(_run_worker(settings))
+    _checked(_run_worker(settings))
 
 
 async def _run_worker(settings: Settings) -> None:
