@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from imagegate.store.schema import tasks
 from tests.conftest import BACKEND, GatewayFactory
+from tests.integration.conftest import WorkerFactory
 from tests.support.gateway import Gateway
 from tests.support.processes import (
-    WorkerProcess,
     create_tasks,
     held_by,
     peek,
@@ -54,12 +54,14 @@ def all_finished(gateway: Gateway, ids: list[str]) -> Callable[[], bool]:
     return check
 
 
-def test_workers_killed_mid_flight_lose_no_task(gateway_factory: GatewayFactory) -> None:
+def test_workers_killed_mid_flight_lose_no_task(
+    gateway_factory: GatewayFactory, worker_factory: WorkerFactory
+) -> None:
     fleet = 2 if BACKEND == "postgres" else 1
     concurrency = str(20 // fleet)
     api = gateway_factory(args=["--no-worker"], env=FLEET_ENV)
     workers = [
-        WorkerProcess(api, f"w{i}", {"IMAGEGATE_WORKER_CONCURRENCY": concurrency}).start()
+        worker_factory(api, f"w{i}", {"IMAGEGATE_WORKER_CONCURRENCY": concurrency})
         for i in range(fleet)
     ]
     with api.client() as http:
@@ -94,8 +96,6 @@ def test_workers_killed_mid_flight_lose_no_task(gateway_factory: GatewayFactory)
     )
     assert lost == 0, {k: v for k, v in final.items() if v != "completed"}
     assert reclaimed > 0  # the kills did hit work in flight
-    for worker in workers:
-        worker.kill()
 
 
 def _create_until_stopped(gateway: Gateway, stop: threading.Event) -> list[str]:
