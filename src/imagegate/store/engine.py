@@ -15,7 +15,9 @@ CONNECT_TIMEOUT_S = 5.0
 def make_engine(url: str) -> AsyncEngine:
     """An async engine tuned for its dialect (WAL and a busy timeout for SQLite)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": CONNECT_TIMEOUT_S})
+        engine = create_async_engine(
+            url, pool_timeout=CONNECT_TIMEOUT_S, connect_args={"timeout": CONNECT_TIMEOUT_S}
+        )
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
