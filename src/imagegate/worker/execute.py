@@ -62,6 +62,14 @@ class Cancelled(Exception):
     """The client cancelled the task while it was processing."""
 
 
+class InterruptedSubmit(ProviderAmbiguous):
+    """A previous run crashed or stopped mid-submit: the job may exist, so it is not resent.
+
+    Our own interruption, not the vendor's failure: it does not count against the route's
+    health (a fleet restart must not send every model to its fallback for a cooldown).
+    """
+
+
 class LeaseLost(Exception):
     """Another worker owns the task now (our lease expired); stop without writing."""
 
@@ -203,9 +211,10 @@ class TaskRun:
             try:
                 images = await self._run_route(provider, calls, state)
             except ProviderError as error:
-                self.ctx.router.record(
-                    route.provider, False, unhealthy=isinstance(error, ProviderAuthError)
-                )
+                if not isinstance(error, InterruptedSubmit):
+                    self.ctx.router.record(
+                        route.provider, False, unhealthy=isinstance(error, ProviderAuthError)
+                    )
                 state = await self._after_failure(
                     error, route, state, last=index == len(routes) - 1
                 )
@@ -255,7 +264,7 @@ class TaskRun:
     ) -> list[GeneratedImage]:
         job = self._state.jobs[index] if index < len(self._state.jobs) else None
         if job is not None and job.get("submitting") and not provider.idempotent_submit:
-            raise ProviderAmbiguous(
+            raise InterruptedSubmit(
                 "a previous attempt's submit has an unknown outcome; not resubmitting"
             )
         if job is None or job.get("submitting"):
