@@ -17,6 +17,8 @@ import pytest
 from tests.support.gateway import Gateway
 from tests.support.postgres import fresh_database, postgres_server
 
+pytest_plugins = ["tests.support.seaweed"]  # the ``seaweed_s3`` fixture: a real S3 server
+
 BACKEND = os.environ.get("IMAGEGATE_TEST_BACKEND", "sqlite")
 
 

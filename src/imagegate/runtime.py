@@ -25,7 +25,7 @@ from imagegate.providers.base import Provider
 from imagegate.providers.registry import build_provider
 from imagegate.router import Router
 from imagegate.storage.base import Storage
-from imagegate.storage.local import LocalStorage
+from imagegate.storage.factory import build_storage
 from imagegate.storage.signing import URLSigner
 from imagegate.store.notify import Listener
 from imagegate.store.sql import SqlStore
@@ -39,10 +39,6 @@ log = logging.getLogger("imagegate")
 def load_catalog(settings: Settings) -> Catalog:
     builtin = default_catalog(settings.local_latency, settings.local_failure_rate)
     return catalog_file.load_catalog(settings.config, builtin=builtin)
-
-
-def build_storage(settings: Settings, signer: URLSigner) -> Storage:
-    return LocalStorage(settings.data_dir / "files", signer)
 
 
 @dataclass
@@ -109,6 +105,7 @@ class Runtime:
 
     async def start(self, *, run_worker: bool) -> None:
         await self.store.start()
+        await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
         if self.store.is_postgres:
             # Other processes' new and finished tasks reach this one through NOTIFY.

@@ -43,7 +43,7 @@ def test_first_command_installs_starts_and_prints_a_working_key(tmp_path: Path) 
         start_new_session=True,
     )
     try:
-        key = _wait_for_key(tmp_path / "quickstart.log", proc, timeout=300)
+        key = _wait_for_key(tmp_path / "quickstart.log", proc, timeout=900)
         headers = {"Authorization": f"Bearer {key}"}
         body = {"prompt": "hello from a clean clone", "size": "64x64"}
         result = httpx.post(

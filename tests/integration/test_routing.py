@@ -124,7 +124,7 @@ def test_provider_concurrency_limit_queues_work_instead_of_failing(
     tmp_path: Path,
 ) -> None:
     state, probe, url = vendor
-    state.latency_s = 0.4
+    state.latency_s = 1.5  # long enough that all eight tasks queue even on a loaded machine
     config = _config(
         tmp_path,
         f"""

@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,7 +47,7 @@ def postgres_server() -> Iterator[str]:
         cluster.destroy()
 
 
-async def _admin(url: str, sql: str) -> None:
+async def _admin_async(url: str, sql: str) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await conn.execute(sql)
@@ -54,12 +55,19 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+def _admin(url: str, sql: str) -> None:
+    # On a thread of its own: the caller may be inside a running event loop (an async test,
+    # or Playwright's sync API, which keeps one running in the main thread).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin_async(url, sql)).result()
+
+
 @contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
     """Create an empty database for one test (or test module) and drop it afterwards."""
     name = f"imagegate_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    _admin(admin_url, f'CREATE DATABASE "{name}"')
     try:
         yield _with_database(admin_url, name)
     finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from imagegate import __version__
 from imagegate.api import errors
 from imagegate.api.middleware import BodyLimit, RequestId
+from imagegate.api.playground import mount_playground
 from imagegate.api.routes import files, health, images, models, tasks
 from imagegate.config import Settings
 from imagegate.runtime import Runtime
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     errors.install(app)
     for module in (images, tasks, models, files, health):
         app.include_router(module.router)
+    mount_playground(app)
     return app
 
 

@@ -26,7 +26,6 @@ class LocalStorage:
     def __init__(self, root: Path, signer: URLSigner) -> None:
         self.root = root
         self.signer = signer
-        root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -61,6 +60,9 @@ class LocalStorage:
     def url(self, key: str, expires_at: int) -> str:
         sig = self.signer.signature(key, expires_at)
         return f"/v1/files/{quote(key)}?expires={expires_at}&sig={sig}"
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
 
     async def aclose(self) -> None:
         return None
