@@ -32,6 +32,13 @@ def create(http: httpx.Client, headers: dict[str, str] | None = None, **fields: 
     return response.json()
 
 
+def assert_cancelled(response: httpx.Response) -> None:
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["error_code"], body["cancelled"]) == ("failed", "cancelled", True)
+    assert body["data"] == []
+
+
 def finished(http: httpx.Client, task_id: str, timeout: float = 30) -> Any:
     body: dict[str, Any] = {}
 
@@ -48,15 +55,7 @@ def test_cancelling_a_pending_task_fails_it_as_cancelled(gateway_factory: Gatewa
     gateway = gateway_factory(args=["--no-worker"])  # nobody claims: the task stays pending
     with gateway.client() as http:
         task = create(http)
-        response = http.delete(f"/v1/tasks/{task['id']}")
-        assert response.status_code == 200
-        body = response.json()
-        assert (body["status"], body["error_code"], body["cancelled"]) == (
-            "failed",
-            "cancelled",
-            True,
-        )
-        assert body["data"] == []
+        assert_cancelled(http.delete(f"/v1/tasks/{task['id']}"))
         again = http.delete(f"/v1/tasks/{task['id']}")
         assert again.status_code == 409
         assert again.json()["error"]["code"] == "task_not_cancellable"
@@ -73,13 +72,7 @@ def test_cancelling_a_processing_task_stops_its_upstream_job(
             journaled = sa.select(tasks.c.upstream).where(tasks.c.id == task["id"])
             wait_for(lambda: bool(peek(gateway, journaled)[0][0]), timeout=15)
             response = http.delete(f"/v1/tasks/{task['id']}")
-            assert response.status_code == 200
-            body = response.json()
-            assert (body["status"], body["error_code"], body["cancelled"]) == (
-                "failed",
-                "cancelled",
-                True,
-            )
+            assert_cancelled(response)
             assert "up-a" not in response.text  # the private journal never leaks
         [upstream_task] = fakes.upstreams["up-a"].tasks.values()
         assert upstream_task.cancelled and fakes.upstreams["up-a"].cancels == 1
@@ -182,4 +175,20 @@ def test_a_transient_submit_failure_is_retried_on_the_same_upstream(
         assert body["status"] == "completed"
         assert fakes.upstreams["up-a"].create_calls == 2
         assert fakes.upstreams["up-a"].submissions == 1
+        assert fakes.upstreams["up-b"].create_calls == 0
+
+
+def test_poll_errors_and_garbled_answers_keep_the_job(
+    gateway_factory: GatewayFactory, tmp_path: Path
+) -> None:
+    with relay(tmp_path) as fakes:
+        # Five bad polls in a row (the retry policy's attempt limit) must not resubmit.
+        fakes.upstreams["up-a"].fail_next_poll(
+            "malformed", "bad_gateway", "server_error", "unavailable", "malformed"
+        )
+        gateway = gateway_factory(env=fakes.env)
+        with gateway.client() as http:
+            body = finished(http, create(http, model=MODEL)["id"], timeout=90)
+        assert body["status"] == "completed"
+        assert fakes.upstreams["up-a"].create_calls == 1
         assert fakes.upstreams["up-b"].create_calls == 0

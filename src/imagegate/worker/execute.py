@@ -16,19 +16,12 @@ from typing import Any, TypeVar
 
 import httpx
 
+from imagegate import errors
 from imagegate.catalog import Catalog, ModelSpec, Route
 from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.retry import RetryPolicy
 from imagegate.engine.signals import Signals
-from imagegate.errors import (
-    JobFailed,
-    ProviderAmbiguous,
-    ProviderAuthError,
-    ProviderError,
-    ProviderRejected,
-    ProviderUnavailable,
-    StoreUnavailable,
-)
+from imagegate.errors import ProviderAmbiguous, ProviderError, ProviderUnavailable
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
@@ -213,7 +206,7 @@ class TaskRun:
             except ProviderError as error:
                 if not isinstance(error, InterruptedSubmit):
                     self.ctx.router.record(
-                        route.provider, False, unhealthy=isinstance(error, ProviderAuthError)
+                        route.provider, False, unhealthy=isinstance(error, errors.ProviderAuthError)
                     )
                 state = await self._after_failure(
                     error, route, state, last=index == len(routes) - 1
@@ -284,7 +277,7 @@ class TaskRun:
         try:
             async with self.ctx.router.slot(provider.name):
                 return await provider.submit(call)
-        except (ProviderUnavailable, ProviderRejected):
+        except (ProviderUnavailable, errors.ProviderRejected):
             # Certainly nothing started upstream: a later attempt may submit this call again.
             if provider.submits_jobs:
                 await self._journal_job(index, None)
@@ -359,7 +352,7 @@ class TaskRun:
         """A write or read the run can do without while the store is briefly unreachable."""
         try:
             return await write
-        except StoreUnavailable:
+        except errors.StoreUnavailable:
             return None
 
     # --- results --------------------------------------------------------------------------
@@ -382,7 +375,7 @@ class TaskRun:
                     self.ctx.fetch_http, image.url, allow_private=allow_private
                 )
             if data is None:
-                raise JobFailed("The provider returned an image without data or URL.")
+                raise errors.JobFailed("The provider returned an image without data or URL.")
             checked = await asyncio.to_thread(inspect_image, data, self.task.request.output_format)
         except ProviderError as error:
             raise Fail(_public_message(error), error.error_code) from error
