@@ -42,7 +42,7 @@ class ConfigError(ValueError):
     """The configuration file is invalid; the message lists every problem, one per line."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n" + "\n".join(problems))
+        super().__init__("\n".join(problems))
         self.problems = problems
 
 
@@ -198,11 +198,12 @@ class _Reader:
     source: str
     locator: _Locator
     environ: Mapping[str, str]
-    problems: list[str] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
 
     def problem(self, table: tuple[str, ...], key: str | None, message: str) -> None:
         dotted = ".".join((*table, key) if key else table)
-        self.problems.append(f"{self.source}:{self.locator.line(table, key)}: {dotted}: {message}")
+        line = self.locator.line(table, key)
+        self.problems.append((line, f"{self.source}:{line}: {dotted}: {message}"))
 
     def checked(
         self,
@@ -324,7 +325,11 @@ def parse_catalog(
     environ: Mapping[str, str] | None = None,
     builtin: Catalog | None = None,
 ) -> Catalog:
-    """The catalogue described by TOML ``text``; raises ``ConfigError`` naming every problem."""
+    """The catalogue described by TOML ``text``; raises ``ConfigError`` naming every problem.
+
+    ``builtin`` is the catalogue merged in beside the file's (``default_catalog()`` unless
+    given, e.g. with the ``IMAGEGATE_LOCAL_*`` demo knobs applied).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -335,8 +340,8 @@ def parse_catalog(
     for key in sorted(set(data) - TOP_KEYS):
         reader.problem((), key, f"unknown key; expected one of {sorted(TOP_KEYS)}")
     catalog = _build(reader, data, builtin or default_catalog())
-    if reader.problems:
-        raise ConfigError(reader.problems)
+    if reader.problems:  # in file order, however they were found
+        raise ConfigError([text for _, text in sorted(reader.problems)])
     return catalog
 
 
@@ -381,13 +386,12 @@ def _build(reader: _Reader, data: dict[str, Any], builtin: Catalog) -> Catalog:
 def _builtin_local(reader: _Reader, data: dict[str, Any], builtin: Catalog) -> Catalog:
     """The built-in local provider and model, or nothing when the file owns the name or opts out."""
     none = Catalog(providers={}, models={})
-    builtin_catalog = builtin
     enabled = data.get("builtin_local", True)
     if not isinstance(enabled, bool):
         reader.problem((), "builtin_local", "expected true or false")
         return none
     file_names = set(_tables(reader, data, "providers")) | set(_tables(reader, data, "models"))
-    return builtin_catalog if enabled and LOCAL_MODEL not in file_names else none
+    return builtin if enabled and LOCAL_MODEL not in file_names else none
 
 
 def load_catalog(

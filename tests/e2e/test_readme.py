@@ -6,6 +6,8 @@ import json
 import os
 import re
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,11 @@ def _run(command: str, gateway: Gateway) -> Any:
         ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60, check=True
     )
     return json.loads(out.stdout)
+
+
+def _client_commands() -> list[str]:
+    (block,) = [b for b in blocks(README, "bash") if "imagegate generate" in b]
+    return shell_commands(block)
 
 
 def test_readme_has_the_curl_examples() -> None:
@@ -56,3 +63,37 @@ def test_readme_openai_sdk_example_runs(
     printed = capsys.readouterr().out.split()
     assert printed[0].startswith(gateway.base_url + "/v1/files/")
     assert re.fullmatch(r"/v1/tasks/igt_[a-z2-7]{32}", printed[1])
+
+
+def test_readme_imagegate_sdk_example_runs(
+    gateway: Gateway,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (code,) = [b for b in blocks(README, "python") if "import imagegate" in b]
+    code = code.replace(DEFAULT_BASE, gateway.base_url).replace('"sk-ig-..."', repr(gateway.key))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out
+    assert printed.startswith("completed ")
+    assert len(list((tmp_path / "images").iterdir())) == 1
+
+
+def test_readme_cli_examples_run(gateway: Gateway, tmp_path: Path) -> None:
+    commands = _client_commands()
+    assert len(commands) == 2
+    env = {**os.environ, "IMAGEGATE_API_KEY": gateway.key, "IMAGEGATE_BASE_URL": gateway.base_url}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert [p.suffix for p in (tmp_path / "images").iterdir()] == [".png"]

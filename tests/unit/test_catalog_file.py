@@ -95,6 +95,28 @@ def test_no_file_means_the_builtin_default_catalog() -> None:
     assert load_catalog(None) == default_catalog()
 
 
+def test_builtin_local_keeps_the_demo_knobs_it_is_given() -> None:
+    builtin = default_catalog(latency="1-2", failure_rate=0.5)
+    catalog = parse_catalog(EXAMPLE, environ=ENV, builtin=builtin)
+    assert catalog.providers["local"].options == {"latency": "1-2", "failure_rate": 0.5}
+
+
+def test_a_file_may_define_its_own_local_provider_and_model() -> None:
+    text = """
+[providers.local]
+kind = "local"
+latency = "0.5"
+failure_rate = 0.1
+
+[models.local]
+routes = [{ provider = "local" }]
+max_n = 2
+"""
+    catalog = parse_catalog(text, environ={})
+    assert catalog.providers["local"].options == {"latency": "0.5", "failure_rate": 0.1}
+    assert catalog.models["local"].max_n == 2
+
+
 def test_unknown_provider_key_names_the_key_and_its_line() -> None:
     text = EXAMPLE.replace("max_concurrency = 24", "max_concurency = 24")
     [problem] = errors(text)
@@ -171,9 +193,9 @@ def test_compatible_upstream_may_go_without_a_key() -> None:
 
 def test_unknown_top_level_key_and_unknown_default_model() -> None:
     text = EXAMPLE.replace('default_model = "flux-pro-1.1"', 'default_model = "nope"\nmodel = 1')
-    problems = errors(text)
-    assert "gw.toml:2: model: unknown key; expected one of" in problems[0]
-    assert problems[1] == "gw.toml:1: default_model: unknown model 'nope'"
+    problems = errors(text)  # in file order
+    assert problems[0] == "gw.toml:1: default_model: unknown model 'nope'"
+    assert problems[1].startswith("gw.toml:2: model: unknown key; expected one of")
 
 
 def test_default_size_must_be_one_of_the_sizes() -> None:

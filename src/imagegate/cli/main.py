@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from imagegate.cli import server
+from imagegate.cli import client_commands, server
 
 app = typer.Typer(
     name="imagegate",
@@ -15,3 +15,4 @@ app = typer.Typer(
 app.command()(server.serve)
 app.command()(server.worker)
 app.add_typer(server.keys_app, name="keys")
+client_commands.register(app)

@@ -9,18 +9,20 @@ import signal
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from imagegate.catalog_file import ConfigError
 from imagegate.config import Settings
 from imagegate.keys import new_key, record_for
-from imagegate.runtime import Runtime
-from imagegate.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from imagegate.store.sql import SqlStore
+
+# The server stack (uvicorn, SQLAlchemy, providers) is imported inside the commands that need
+# it, so the client commands sharing this CLI start fast.
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -53,6 +55,8 @@ def settings_from(data_dir: Path | None, config: Path | None) -> Settings:
 
 async def _prepare(settings: Settings) -> str | None:
     """Migrate, store the environment's keys, and make a first key when none exists."""
+    from imagegate.runtime import Runtime
+
     runtime = Runtime.build(settings)
     try:
         await runtime.start(run_worker=False)
@@ -67,10 +71,13 @@ async def _prepare(settings: Settings) -> str | None:
 
 def _checked(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main``; a configuration problem ends the command with its message, not a trace."""
+    from imagegate.catalog_file import ConfigError
+
     try:
         return asyncio.run(main)
     except ConfigError as exc:
-        console.print(str(exc), style="red", markup=False, highlight=False)
+        # soft_wrap: one problem per line, whole, so it can be read and searched for.
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
@@ -99,6 +106,8 @@ def serve(
             "[bold green]Created the first API key[/bold green] (shown once, store it now):\n"
             f"  {first_key}"
         )
+    import uvicorn
+
     os.environ["IMAGEGATE_RUN_WORKER"] = "0" if no_worker else "1"
     console.print(f"imagegate listening on http://{host}:{port}  (playground at /)")
     uvicorn.run(
@@ -121,6 +130,8 @@ def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
 
 
 async def _run_worker(settings: Settings) -> None:
+    from imagegate.runtime import Runtime
+
     runtime = Runtime.build(settings)
     await runtime.start(run_worker=False)
     worker_ = runtime.start_worker()
@@ -135,6 +146,8 @@ keys_app = typer.Typer(help="Manage API keys (stored hashed).", no_args_is_help=
 
 
 def _store(data_dir: Path | None) -> tuple[Settings, SqlStore]:
+    from imagegate.store.sql import SqlStore
+
     settings = settings_from(data_dir, None)
     return settings, SqlStore(settings.resolved_database_url)
 

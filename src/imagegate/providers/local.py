@@ -12,6 +12,7 @@ import hashlib
 import io
 import random
 import textwrap
+from collections.abc import Mapping
 from typing import ClassVar
 
 import httpx
@@ -92,6 +93,7 @@ class LocalProvider(Provider):
 
     kind: ClassVar[str] = "local"
     max_n_per_call: ClassVar[int] = 10
+    option_types: ClassVar[Mapping[str, type]] = {"latency": str, "failure_rate": float}
 
     def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
         super().__init__(settings, http)

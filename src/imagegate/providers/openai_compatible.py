@@ -55,6 +55,7 @@ class OpenAICompatibleProvider(Provider):
     kind = "openai_compatible"
     max_n_per_call = 10
     submits_jobs = True
+    idempotent_submit = True  # the task contract deduplicates by Idempotency-Key
     supports_cancel = True
     poll_interval_s = 3.0
 

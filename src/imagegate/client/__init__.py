@@ -1,0 +1,63 @@
+"""The Python SDK of the imagegate HTTP API: ``Client`` (blocking) and ``AsyncClient``."""
+
+from imagegate.client._async import AsyncClient
+from imagegate.client._sync import Client
+from imagegate.client.exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ImagegateClientError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    TaskError,
+    TaskFailed,
+    TaskNotFound,
+    TaskTimeout,
+    UnprocessableEntityError,
+)
+from imagegate.client.types import (
+    GenerateParams,
+    ImageData,
+    ImagesResponse,
+    Model,
+    ModelList,
+    Task,
+    TaskList,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "GenerateParams",
+    "ImageData",
+    "ImagegateClientError",
+    "ImagesResponse",
+    "InternalServerError",
+    "Model",
+    "ModelList",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Task",
+    "TaskError",
+    "TaskFailed",
+    "TaskList",
+    "TaskNotFound",
+    "TaskTimeout",
+    "UnprocessableEntityError",
+]
