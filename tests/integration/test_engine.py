@@ -161,7 +161,7 @@ def test_an_ambiguous_submit_is_never_resent_to_the_same_upstream(
         assert body["status"] == "completed"
         assert fakes.upstreams["up-a"].create_calls == 1  # not retried on up-a
         assert fakes.upstreams["up-b"].submissions == 1  # served by the fallback
-        assert fakes.duplicates() == 0
+        assert fakes.duplicate_jobs() == 0
 
 
 def test_a_transient_submit_failure_is_retried_on_the_same_upstream(

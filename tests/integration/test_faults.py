@@ -149,15 +149,16 @@ def test_killed_workers_never_submit_an_upstream_job_twice(
             tasks=RELAY_TASKS,
             kills=KILLS,
             lost=len(failed) - len(refused),
-            upstream_creates=sum(fakes.submissions().values()),
-            duplicate_submissions=fakes.duplicates(),
-            fallbacks_after_ambiguous_submit=fakes.upstreams["up-b"].submissions,
+            upstream_jobs=sum(fakes.jobs_per_task().values()),
+            duplicate_jobs=fakes.duplicate_jobs(),
+            create_requests=fakes.create_requests(),
+            fallbacks=fakes.upstreams["up-b"].submissions,
             failed_ambiguous_on_every_route=len(refused),
             longest_reclaim_wait=f"{max(reclaim_waits):.1f}s",
         )
-        assert fakes.duplicates() == 0
-        # A task is only given up when a crash hit its submit on every route in turn: then
-        # resending could pay twice, so it fails instead (rare; reported above).
+        assert fakes.duplicate_jobs() == 0
+        # A task is only given up when a crash hit its submit on every route in turn and the
+        # vendors could not deduplicate it: resending could pay twice, so it fails instead.
         assert sorted(failed) == sorted(refused)
 
 

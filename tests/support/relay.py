@@ -1,8 +1,8 @@
 """A gateway whose model ``relay`` is served by submit-then-poll upstreams (fake task vendors).
 
 Two OpenAI-compatible task upstreams, ``up-a`` (preferred) and ``up-b`` (fallback), each a
-``tests.fakes.openai_tasks`` fake on its own loopback port. The fakes record every request,
-so a test can count how often each upstream job was submitted.
+``tests.fakes.openai_tasks`` fake on its own loopback port. The fakes remember every job
+they started by its Idempotency-Key, so a test can tell whether any call was paid for twice.
 """
 
 from __future__ import annotations
@@ -29,18 +29,24 @@ class Relay:
     def env(self) -> dict[str, str]:
         return {"IMAGEGATE_CONFIG": str(self.config), UPSTREAM_KEY_ENV: "test-key"}
 
-    def submissions(self) -> Counter[str]:
-        """Create requests per upstream job (``provider:idempotency token``)."""
+    def jobs_per_task(self) -> Counter[str]:
+        """Upstream jobs started per task, on all upstreams together.
+
+        A job is started by a create carrying a new Idempotency-Key (``<task id>-<provider>-
+        <call>``); a create that repeats a key gets the same job back and starts nothing.
+        """
         counts: Counter[str] = Counter()
-        for name, state in self.upstreams.items():
-            for headers in state.headers_seen:
-                if token := headers.get("idempotency-key"):
-                    counts[f"{name}:{token}"] += 1
+        for state in self.upstreams.values():
+            for token in state.idempotency:
+                counts[token.split("-", 1)[0]] += 1
         return counts
 
-    def duplicates(self) -> int:
-        """Submissions beyond the first of the same job to the same upstream (must be 0)."""
-        return sum(n - 1 for n in self.submissions().values())
+    def duplicate_jobs(self) -> int:
+        """Jobs beyond the first for the same call of a task: paid twice (must be 0)."""
+        return sum(n - 1 for n in self.jobs_per_task().values())
+
+    def create_requests(self) -> int:
+        return sum(state.create_calls for state in self.upstreams.values())
 
 
 def _config(urls: dict[str, str]) -> str:
