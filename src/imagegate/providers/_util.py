@@ -14,6 +14,7 @@ import httpx
 
 from imagegate.errors import JobFailed, ProviderAmbiguous, ProviderError, ProviderUnavailable
 from imagegate.providers.base import (
+    GeneratedImage,
     JobStatus,
     Provider,
     ProviderRequest,
@@ -87,6 +88,36 @@ def as_dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProviderAmbiguous(f"malformed {what} from upstream: expected a JSON object")
     return value
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a malformed, ambiguous answer."""
+    return as_dict(decode_json(response), what)
+
+
+def polled_json(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A poll's JSON object; a garbled poll answer started nothing, so it is transient."""
+    try:
+        return json_object(response, what)
+    except ProviderAmbiguous as exc:
+        raise poll_error(exc) from exc
+
+
+def image_from_url(url: str) -> GeneratedImage:
+    """Vendors may inline a result as a ``data:`` URI where they usually link it."""
+    if url.startswith("data:"):
+        return GeneratedImage(data=decode_base64(url))
+    return GeneratedImage(url=url)
+
+
+def nearest_ratio(width: int, height: int, choices: tuple[str, ...]) -> str:
+    """The vendor aspect ratio (``"16:9"``) closest to a requested pixel size."""
+
+    def distance(choice: str) -> float:
+        w, _, h = choice.partition(":")
+        return abs(float(w) / float(h) - width / height)
+
+    return min(choices, key=distance)
 
 
 def poll_error(error: ProviderError) -> ProviderError:
