@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +27,26 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+def postgres_admin_url() -> Iterator[str | None]:
+    """The PostgreSQL server of this run (None on SQLite).
+
+    A plain dependency of ``database_factory`` rather than a lazy lookup, so pytest tears the
+    server down after every database made on it.
+    """
+    if BACKEND != "postgres":
+        yield None
+        return
+    with postgres_server() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def database_factory(
-    request: pytest.FixtureRequest,
-) -> Callable[[], Any]:
+def database_factory(postgres_admin_url: str | None) -> Callable[[], Any]:
     """A context-manager factory: a fresh database URL on the active backend (None: SQLite)."""
 
     def make() -> Any:
-        if BACKEND == "postgres":
-            admin = request.getfixturevalue("postgres_admin_url")
-            return fresh_database(admin)
-        from contextlib import nullcontext
-
+        if postgres_admin_url is not None:
+            return fresh_database(postgres_admin_url)
         return nullcontext(None)
 
     return make

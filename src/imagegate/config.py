@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=64, ge=1, le=100_000)
     worker_poll_interval: Duration = 1.0
     lease: Duration = 30.0
+    shutdown_grace: Duration = 30.0  # on SIGTERM, how long in-hand tasks may run before release
     sweep_interval: Duration = 60.0
 
     local_latency: str = "0"

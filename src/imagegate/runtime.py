@@ -27,6 +27,7 @@ from imagegate.router import Router
 from imagegate.storage.base import Storage
 from imagegate.storage.factory import build_storage
 from imagegate.storage.signing import URLSigner
+from imagegate.store.notify import Listener
 from imagegate.store.sql import SqlStore
 from imagegate.worker.execute import Context
 from imagegate.worker.loop import Worker, worker_id
@@ -70,14 +71,23 @@ class Runtime:
         }
 
         def cancellable(task: Task) -> bool:
-            provider = providers.get(task.upstream.route) if task.upstream else None
-            return provider is not None and provider.supports_cancel
+            """The route holding the task's job can stop it; before any job is journaled,
+            every route of the model could (whichever the worker picks)."""
+            spec = catalog.model(task.model)
+            if task.upstream is not None and task.upstream.route:
+                names = [task.upstream.route]
+            else:
+                names = [r.provider for r in spec.routes] if spec else []
+            found = [providers.get(name) for name in names]
+            return bool(found) and all(p is not None and p.supports_cancel for p in found)
 
+        # With LISTEN/NOTIFY a waiter hears of a finish at once; re-reading is a fallback.
+        wait_poll_s = 0.25 if settings.uses_sqlite else 1.0
         service = TaskService(
             store,
             catalog,
             signals,
-            EngineSettings(settings.retention, settings.default_deadline),
+            EngineSettings(settings.retention, settings.default_deadline, wait_poll_s),
             cancellable,
         )
         return cls(
@@ -97,6 +107,10 @@ class Runtime:
         await self.store.start()
         await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
+        if self.store.is_postgres:
+            # Other processes' new and finished tasks reach this one through NOTIFY.
+            listener = Listener(self.store.url, self.signals)
+            self._background.append(asyncio.create_task(listener.run(), name="listener"))
         if run_worker:
             self.start_worker()
 
@@ -117,6 +131,7 @@ class Runtime:
             concurrency=self.settings.worker_concurrency,
             poll_interval_s=self.settings.worker_poll_interval,
             lease_s=self.settings.lease,
+            grace_s=self.settings.shutdown_grace,
         )
         sweeper = Sweeper(self.store, self.storage, self.signals, self.settings.sweep_interval)
         self._background += [
@@ -133,11 +148,13 @@ class Runtime:
         await self.close()
 
     async def close(self) -> None:
+        """Stop claiming, let the worker drain (finish or release its tasks), then close."""
         if self.worker is not None:
             self.worker.stop()
-        for job in reversed(self._background):
-            if job.get_name() == "sweeper":
+        for job in self._background:
+            if job.get_name() != "worker":
                 job.cancel()
+        for job in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         for provider in self.providers.values():

@@ -1,5 +1,5 @@
 """A real PostgreSQL for tests: the server named by ``IMAGEGATE_TEST_POSTGRES_URL`` when set,
-otherwise an embedded one started from the ``pgserver`` package. Each user gets a fresh
+otherwise an embedded cluster run from the ``pgserver`` package's binaries. Each user gets a fresh
 database, so tests never see each other's rows.
 """
 
@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from tests.support.pgcluster import Cluster
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -33,19 +34,17 @@ def _with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def postgres_server(workdir: Path) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """Yield an admin URL (``postgresql+asyncpg://...``) of a running server."""
     configured = os.environ.get("IMAGEGATE_TEST_POSTGRES_URL")
     if configured:
         yield _sqlalchemy_url(configured)
         return
-    import pgserver
-
-    server = pgserver.get_server(workdir, cleanup_mode="stop")
+    cluster = Cluster().init().start()
     try:
-        yield _sqlalchemy_url(server.get_uri())
+        yield cluster.url
     finally:
-        server.cleanup()
+        cluster.destroy()
 
 
 async def _admin_async(url: str, sql: str) -> None:

@@ -18,12 +18,10 @@ from imagegate.engine.models import Task
 from imagegate.engine.signals import Signals
 from imagegate.engine.states import TaskStatus
 from imagegate.engine.validation import CreateRequest
-from imagegate.errors import Conflict, TaskNotFound
+from imagegate.errors import Conflict, StoreUnavailable, TaskNotFound
 from imagegate.ids import is_task_id, new_task_id
 from imagegate.store.base import Store
 
-# Without an in-process worker, a synchronous waiter re-reads the store this often.
-_WAIT_POLL_S = 0.25
 _CANCEL_WAIT_S = 5.0
 FINISHED_CACHE_SIZE = 4096
 
@@ -36,6 +34,9 @@ def request_hash(body: dict[str, Any]) -> str:
 class EngineSettings:
     retention_s: float
     default_deadline_s: float
+    # A synchronous waiter re-reads the store this often, in case the signal that its task
+    # finished never reaches this process (no notifications between processes on SQLite).
+    wait_poll_s: float = 0.25
 
 
 class TaskService:
@@ -113,17 +114,26 @@ class TaskService:
         before: tuple[float, str] | None,
         status: TaskStatus | None,
     ) -> list[Task]:
-        return await self.store.list_tasks(key_id, limit=limit, before=before, status=status)
+        return await self.store.list_tasks(
+            key_id, limit=limit, before=before, status=status, alive_at=time.time()
+        )
 
     async def wait(self, task: Task, within_s: float) -> Task:
-        """Wait until ``task`` is terminal or ``within_s`` passes; returns its latest state."""
+        """Wait until ``task`` is terminal or ``within_s`` passes; returns its latest state.
+
+        The task is already stored, so a store outage while waiting is not an error: the
+        caller gets the last state it saw (the task object to poll), never a lost task.
+        """
         deadline = time.monotonic() + within_s
         while not task.terminal:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            await self.signals.wait_finished(task.id, min(left, _WAIT_POLL_S))
-            task = await self.store.get_task(task.id) or task
+            await self.signals.wait_finished(task.id, min(left, self.settings.wait_poll_s))
+            try:
+                task = await self.store.get_task(task.id) or task
+            except StoreUnavailable:
+                continue
         return task
 
     async def cancel(self, key_id: str, task_id: str) -> Task:
@@ -134,6 +144,7 @@ class TaskService:
         task = await self.get(key_id, task_id)
         cancellable = task.status is TaskStatus.PROCESSING and self._cancellable(task)
         if cancellable and await self.store.request_cancel(task.id):
+            self.signals.work_available()
             return await self.wait(task, _CANCEL_WAIT_S)
         raise Conflict(
             f"Task is {task.status.value} and cannot be cancelled.",

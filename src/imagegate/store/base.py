@@ -51,7 +51,9 @@ class Store(Protocol):
         limit: int,
         before: tuple[float, str] | None = None,
         status: TaskStatus | None = None,
-    ) -> list[Task]: ...
+        alive_at: float | None = None,
+    ) -> list[Task]:
+        """The key's tasks, newest first; with ``alive_at``, only those not expired by then."""
 
     # tasks: the worker's transitions
     async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Task]: ...

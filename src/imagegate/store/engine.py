@@ -15,7 +15,9 @@ CONNECT_TIMEOUT_S = 5.0
 def make_engine(url: str) -> AsyncEngine:
     """An async engine tuned for its dialect (WAL and a busy timeout for SQLite)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, pool_timeout=CONNECT_TIMEOUT_S, connect_args={"timeout": CONNECT_TIMEOUT_S}
+        )
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -55,7 +57,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # A writer waits this long for the lock, then the request answers 503 instead of hanging.
+    cursor.execute(f"PRAGMA busy_timeout={int(CONNECT_TIMEOUT_S * 1000)}")
     cursor.close()
 
 
@@ -75,10 +78,22 @@ def is_unavailable(exc: BaseException) -> bool:
     return _is_connection_error(exc)
 
 
+# SQLSTATE classes of a lost or refused server: connection exception, insufficient resources
+# (too many connections), operator intervention (shutdown, starting up).
+_UNAVAILABLE_SQLSTATE = ("08", "53", "57")
+
+
 def _is_connection_error(exc: BaseException | None) -> bool:
-    if exc is None:
-        return False
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
-    name = type(exc).__name__
-    return "Connection" in name or "CannotConnectNow" in name or "AdminShutdown" in name
+    """Walk the cause chain: drivers wrap the socket error that says what really happened."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError | ConnectionError | TimeoutError):
+            return True
+        sqlstate = getattr(exc, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE:
+            return True
+        name = type(exc).__name__
+        if "Connection" in name or "CannotConnectNow" in name or "AdminShutdown" in name:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

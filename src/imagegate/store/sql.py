@@ -30,6 +30,9 @@ IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 # must wait its turn, not fail them as "store unavailable" and redo the work after the lease
 # lapses. Kept below the pool size so reads (the status route) still find a connection.
 TRANSITION_CONCURRENCY = 8
+# NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
+NEW_TASK_CHANNEL = "imagegate_tasks"
+FINISHED_CHANNEL = "imagegate_finished"
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
 
 
@@ -164,8 +167,12 @@ class SqlStore:
 
     async def _insert(self, conn: AsyncConnection, task: Task) -> None:
         await conn.execute(tasks.insert().values(**_task_values(task)))
+        await self._notify(conn, NEW_TASK_CHANNEL, task.id)
+
+    async def _notify(self, conn: AsyncConnection, channel: str, task_id: str) -> None:
+        """Wake listeners in other processes; delivered at commit, dropped on rollback."""
         if self.is_postgres:
-            await conn.execute(sa.select(sa.func.pg_notify("imagegate_tasks", task.id)))
+            await conn.execute(sa.select(sa.func.pg_notify(channel, task_id)))
 
     async def _create_idempotent(self, task: Task) -> Task:
         """Insert unless this key already used the idempotency key within the window."""
@@ -207,8 +214,11 @@ class SqlStore:
         limit: int,
         before: tuple[float, str] | None = None,
         status: TaskStatus | None = None,
+        alive_at: float | None = None,
     ) -> list[Task]:
         query = sa.select(tasks).where(tasks.c.key_id == key_id)
+        if alive_at is not None:
+            query = query.where(tasks.c.expires_at >= alive_at)
         if status is not None:
             query = query.where(tasks.c.status == status.value)
         if before is not None:
@@ -278,6 +288,14 @@ class SqlStore:
             result = await conn.execute(tasks.update().where(where).values(**values))
         return bool(result.rowcount)
 
+    async def _finish(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
+        """A terminal write; on success, waiters in other processes hear of it at commit."""
+        async with self._tx() as conn:
+            result = await conn.execute(tasks.update().where(where).values(**values))
+            if result.rowcount:
+                await self._notify(conn, FINISHED_CHANNEL, task_id)
+        return bool(result.rowcount)
+
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
         return await self._update(
             _owned(task_id, owner, to=TaskStatus.PROCESSING), upstream=upstream.to_json()
@@ -293,7 +311,8 @@ class SqlStore:
         )
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
-        return await self._update(
+        return await self._finish(
+            task_id,
             _owned(task_id, owner, to=TaskStatus.COMPLETED),
             status=TaskStatus.COMPLETED.value,
             images=[i.to_json() for i in images],
@@ -316,7 +335,8 @@ class SqlStore:
         where = sa.and_(tasks.c.id == task_id, tasks.c.status.in_(sources_of(TaskStatus.FAILED)))
         if owner is not None:
             where = sa.and_(where, tasks.c.lease_owner == owner)
-        return await self._update(
+        return await self._finish(
+            task_id,
             where,
             status=TaskStatus.FAILED.value,
             error=error[:2000],
@@ -348,7 +368,8 @@ class SqlStore:
     # --- tasks: cancel and housekeeping --------------------------------------------------
 
     async def cancel_pending(self, task_id: str) -> bool:
-        return await self._update(
+        return await self._finish(
+            task_id,
             sa.and_(tasks.c.id == task_id, tasks.c.status == TaskStatus.PENDING.value),
             status=TaskStatus.FAILED.value,
             error="Task was cancelled.",
@@ -358,9 +379,12 @@ class SqlStore:
         )
 
     async def request_cancel(self, task_id: str) -> bool:
+        now = time.time()
         return await self._update(
             sa.and_(tasks.c.id == task_id, tasks.c.status == TaskStatus.PROCESSING.value),
             cancel_requested=True,
+            # A task waiting for a retry is claimable at once, so a worker stops its job now.
+            run_after=sa.case((tasks.c.run_after > now, now), else_=tasks.c.run_after),
         )
 
     async def overdue(self, now: float, limit: int) -> list[Task]:

@@ -10,29 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from imagegate import errors
 from imagegate.catalog import Catalog, ModelSpec, Route
 from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.retry import RetryPolicy
 from imagegate.engine.signals import Signals
-from imagegate.errors import (
-    JobFailed,
-    ProviderAmbiguous,
-    ProviderAuthError,
-    ProviderError,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from imagegate.errors import ProviderAmbiguous, ProviderError, ProviderUnavailable
 from imagegate.providers.base import (
     Completed,
     GeneratedImage,
     JobRef,
     Provider,
     ProviderRequest,
+    Submitted,
 )
 from imagegate.router import Router
 from imagegate.storage.base import Storage
@@ -40,6 +36,7 @@ from imagegate.store.base import Store
 from imagegate.worker.rehost import fetch_image, inspect_image
 
 log = logging.getLogger("imagegate.worker")
+T = TypeVar("T")
 
 
 class Retry(Exception):
@@ -56,6 +53,14 @@ class Fail(Exception):
 
 class Cancelled(Exception):
     """The client cancelled the task while it was processing."""
+
+
+class InterruptedSubmit(ProviderAmbiguous):
+    """A previous run crashed or stopped mid-submit: the job may exist, so it is not resent.
+
+    Our own interruption, not the vendor's failure: it does not count against the route's
+    health (a fleet restart must not send every model to its fallback for a cooldown).
+    """
 
 
 class LeaseLost(Exception):
@@ -115,6 +120,21 @@ def _parse(size: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+async def all_or_nothing(calls: Sequence[Awaitable[T]]) -> list[T]:
+    """Run ``calls`` together; on the first failure cancel the rest, then raise it.
+
+    Unlike a bare ``gather``, no sibling keeps running (and writing to the task) after the
+    run has given the task back.
+    """
+    jobs = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*jobs))
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
 class TaskRun:
     """The run of one task by one worker."""
 
@@ -130,6 +150,9 @@ class TaskRun:
         try:
             if spec is None:
                 raise Fail(f"Model {self.task.model} is no longer configured.", "upstream_error")
+            if self.task.cancel_requested:
+                # Cancelled while no worker held it (waiting for a retry, or its worker died).
+                await self._cancel_held_jobs()
             async with asyncio.timeout(max(0.0, self.task.deadline_at - time.time())):
                 images = await self._generate(spec)
                 stored = await self._rehost(images)
@@ -181,9 +204,10 @@ class TaskRun:
             try:
                 images = await self._run_route(provider, calls, state)
             except ProviderError as error:
-                self.ctx.router.record(
-                    route.provider, False, unhealthy=isinstance(error, ProviderAuthError)
-                )
+                if not isinstance(error, InterruptedSubmit):
+                    self.ctx.router.record(
+                        route.provider, False, unhealthy=isinstance(error, errors.ProviderAuthError)
+                    )
                 state = await self._after_failure(
                     error, route, state, last=index == len(routes) - 1
                 )
@@ -223,8 +247,8 @@ class TaskRun:
         self, provider: Provider, calls: list[ProviderRequest], state: UpstreamState
     ) -> list[GeneratedImage]:
         self._state = state
-        results = await asyncio.gather(
-            *(self._run_call(provider, i, call) for i, call in enumerate(calls))
+        results = await all_or_nothing(
+            [self._run_call(provider, i, call) for i, call in enumerate(calls)]
         )
         return [image for images in results for image in images]
 
@@ -233,24 +257,31 @@ class TaskRun:
     ) -> list[GeneratedImage]:
         job = self._state.jobs[index] if index < len(self._state.jobs) else None
         if job is not None and job.get("submitting") and not provider.idempotent_submit:
-            raise ProviderAmbiguous(
+            raise InterruptedSubmit(
                 "a previous attempt's submit has an unknown outcome; not resubmitting"
             )
         if job is None or job.get("submitting"):
-            if provider.submits_jobs:
-                await self._journal_job(index, {"submitting": True})
-            try:
-                async with self.ctx.router.slot(provider.name):
-                    outcome = await provider.submit(call)
-            except (ProviderRejected, ProviderUnavailable):
-                if provider.submits_jobs:  # refused outright: nothing started, resubmit is safe
-                    await self._journal_job(index, None)
-                raise
+            outcome = await self._submit(provider, index, call)
             if isinstance(outcome, Completed):
                 return outcome.images
             job = outcome.job
             await self._journal_job(index, job)
         return await self._poll(provider, job)
+
+    async def _submit(
+        self, provider: Provider, index: int, call: ProviderRequest
+    ) -> Completed | Submitted:
+        """Submit one call, journaled as in flight first when the vendor runs jobs."""
+        if provider.submits_jobs:
+            await self._journal_job(index, {"submitting": True})
+        try:
+            async with self.ctx.router.slot(provider.name):
+                return await provider.submit(call)
+        except (ProviderUnavailable, errors.ProviderRejected):
+            # Certainly nothing started upstream: a later attempt may submit this call again.
+            if provider.submits_jobs:
+                await self._journal_job(index, None)
+            raise
 
     async def _journal_job(self, index: int, job: JobRef | None) -> None:
         async with self._journal:
@@ -262,22 +293,67 @@ class TaskRun:
             raise LeaseLost()
 
     async def _poll(self, provider: Provider, job: JobRef) -> list[GeneratedImage]:
+        """Poll until the job succeeds; a failed poll started nothing, so keep the job.
+
+        A transient or garbled poll answer (an unknown status among them) is logged and
+        polled again with backoff, bounded only by the task's deadline; a job that failed
+        upstream raises ``JobFailed`` for the retry policy to judge.
+        """
         last: tuple[Any, Any] = (None, None)
+        failures = 0
         while True:
-            status = await provider.poll(job)
+            try:
+                status = await provider.poll(job)
+            except (ProviderUnavailable, ProviderAmbiguous) as error:
+                failures += 1
+                delay = self.ctx.policy.backoff(failures, error.retry_after)
+                log.warning("task %s: poll failed (%s); again in %.1fs", self.task.id, error, delay)
+                await self._check_cancel(provider, job)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
             if status.state == "succeeded":
                 return status.images
             if (status.progress, status.queue_position) != last:
                 last = (status.progress, status.queue_position)
-                await self.ctx.store.set_progress(self.task.id, self.ctx.owner, *last)
+                await self._best_effort(
+                    self.ctx.store.set_progress(self.task.id, self.ctx.owner, *last)
+                )
             await self._check_cancel(provider, job)
             await asyncio.sleep(provider.poll_interval_s)
 
     async def _check_cancel(self, provider: Provider, job: JobRef) -> None:
-        current = await self.ctx.store.get_task(self.task.id)
+        current = await self._best_effort(self.ctx.store.get_task(self.task.id))
         if current is not None and current.cancel_requested:
-            await provider.cancel(job)
+            await self._cancel_upstream(provider, job)
             raise Cancelled()
+
+    async def _cancel_held_jobs(self) -> None:
+        """Stop the upstream jobs a previous run journaled, then end as cancelled."""
+        state = self.task.upstream
+        provider = self.ctx.providers.get(state.route) if state else None
+        if state is not None and provider is not None:
+            for job in state.jobs:
+                if job is not None and not job.get("submitting"):
+                    await self._cancel_upstream(provider, job)
+        raise Cancelled()
+
+    async def _cancel_upstream(self, provider: Provider, job: JobRef) -> None:
+        if not provider.supports_cancel:
+            return
+        try:
+            await provider.cancel(job)
+        except ProviderError as error:
+            # The client asked to stop; a vendor that cannot confirm it does not change that.
+            log.warning("task %s: upstream cancel failed: %s", self.task.id, error)
+
+    @staticmethod
+    async def _best_effort(write: Awaitable[T]) -> T | None:
+        """A write or read the run can do without while the store is briefly unreachable."""
+        try:
+            return await write
+        except errors.StoreUnavailable:
+            return None
 
     # --- results --------------------------------------------------------------------------
 
@@ -285,10 +361,9 @@ class TaskRun:
         if not images:
             raise Fail("The provider returned no images.", "upstream_error")
         allow_private = self._provider is not None and self._provider.settings.allow_private_urls
-        stored = await asyncio.gather(
-            *(self._store_one(i, image, allow_private) for i, image in enumerate(images))
+        return await all_or_nothing(
+            [self._store_one(i, image, allow_private) for i, image in enumerate(images)]
         )
-        return list(stored)
 
     async def _store_one(
         self, index: int, image: GeneratedImage, allow_private: bool
@@ -300,7 +375,7 @@ class TaskRun:
                     self.ctx.fetch_http, image.url, allow_private=allow_private
                 )
             if data is None:
-                raise JobFailed("The provider returned an image without data or URL.")
+                raise errors.JobFailed("The provider returned an image without data or URL.")
             checked = await asyncio.to_thread(inspect_image, data, self.task.request.output_format)
         except ProviderError as error:
             raise Fail(_public_message(error), error.error_code) from error

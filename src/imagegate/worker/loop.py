@@ -81,6 +81,10 @@ class Worker:
         except StoreUnavailable:
             log.warning("store unavailable; worker will retry")
             return 0
+        except Exception:
+            # The loop must outlive any single failure, or the process would idle forever.
+            log.exception("claim failed; worker will retry")
+            return 0
         for task in tasks:
             self._start(task)
         return len(tasks)
@@ -130,6 +134,9 @@ class Worker:
                     self.ctx.owner, ids, time.time() + self.lease_s
                 )
             except StoreUnavailable:
+                continue
+            except Exception:
+                log.exception("lease renewal failed; retrying")
                 continue
             for lost in set(ids) - owned:
                 run = self._running.get(lost)

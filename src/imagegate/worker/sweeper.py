@@ -7,7 +7,6 @@ or an idempotent delete, so they never conflict.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -29,8 +28,12 @@ class Sweeper:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(StoreUnavailable):
+            try:
                 await self.sweep_once()
+            except StoreUnavailable:
+                pass  # the next pass catches up
+            except Exception:
+                log.exception("sweep failed; retrying next interval")
             await asyncio.sleep(self.interval_s)
 
     async def sweep_once(self, now: float | None = None) -> tuple[int, int]:

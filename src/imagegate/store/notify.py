@@ -1,0 +1,83 @@
+"""PostgreSQL LISTEN/NOTIFY: wake idle workers and synchronous waiters in other processes.
+
+The store sends ``pg_notify`` in the transaction that creates a task or finishes one, so a
+listener hears of it the moment it commits. One dedicated connection per process listens on
+both channels and turns each notification into a ``Signals`` call. Notifications are only
+hints: a listener that was disconnected misses some, so on every (re)connect it raises the
+new-work signal and the worker looks at the store itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+import sqlalchemy as sa
+
+from imagegate.engine.signals import Signals
+from imagegate.store.sql import FINISHED_CHANNEL, NEW_TASK_CHANNEL
+
+log = logging.getLogger("imagegate.store")
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The asyncpg form of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Listener:
+    """Keeps one LISTEN connection open, reconnecting after the database comes back."""
+
+    def __init__(
+        self,
+        url: str,
+        signals: Signals,
+        *,
+        reconnect_s: float = 1.0,
+        check_s: float = 5.0,
+    ) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.signals = signals
+        self.reconnect_s = reconnect_s
+        self.check_s = check_s
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled; a lost connection is retried every ``reconnect_s``."""
+        while True:
+            try:
+                await self._listen_once()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("notification listener disconnected: %s", exc)
+            self.connected.clear()
+            await asyncio.sleep(self.reconnect_s)
+
+    async def _listen_once(self) -> None:
+        conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(NEW_TASK_CHANNEL, self._on_new_task)
+            await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
+            self.connected.set()
+            # Anything created while we were away was not announced to us: look now.
+            self.signals.work_available()
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.check_s):
+                        await lost.wait()
+                if not lost.is_set():
+                    # A server that vanished without closing the socket is found here.
+                    await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT_S)
+        finally:
+            conn.terminate()
+
+    def _on_new_task(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self.signals.work_available()
+
+    def _on_finished(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.signals.finished(payload)

@@ -1,0 +1,238 @@
+"""The store's guarantees on a real database (SQLite, or PostgreSQL with the backend switch).
+
+Every "process" here is its own ``SqlStore`` with its own engine and connection pool, as two
+imagegate processes sharing one database would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamState
+from imagegate.engine.states import TaskStatus
+from imagegate.ids import new_task_id
+from imagegate.store.sql import IDEMPOTENCY_WINDOW_S, SqlStore
+
+StoreFactory = Callable[[], SqlStore]
+
+
+@pytest.fixture
+async def store_factory(
+    tmp_path: Path, database_factory: Callable[[], Any]
+) -> AsyncIterator[StoreFactory]:
+    """Stores ("processes") on one fresh database; all are closed at the end."""
+    ctx = database_factory()
+    # The factory runs its own event loop (to create a PostgreSQL database): keep it off ours.
+    url = await asyncio.to_thread(ctx.__enter__) or f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    opened: list[SqlStore] = []
+
+    def make() -> SqlStore:
+        store = SqlStore(url)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+    await asyncio.to_thread(ctx.__exit__, None, None, None)
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> SqlStore:
+    first = store_factory()
+    await first.start()
+    return first
+
+
+def new_task(
+    *, now: float | None = None, idem: str | None = None, key_id: str = "key_a", **kw: Any
+) -> Task:
+    now = time.time() if now is None else now
+    values: dict[str, Any] = {
+        "id": new_task_id(),
+        "key_id": key_id,
+        "model": "local",
+        "status": TaskStatus.PENDING,
+        "request": ImageRequest(model="local", prompt="a lighthouse"),
+        "created_at": now,
+        "updated_at": now,
+        "run_after": now,
+        "deadline_at": now + 600,
+        "expires_at": now + 7 * 86400,
+        "idempotency_key": idem,
+        "request_hash": "h1" if idem else None,
+    }
+    return Task(**(values | kw))
+
+
+IMAGE = StoredImage(key="x/0.png", content_type="image/png", width=64, height=64)
+
+
+async def test_concurrent_claimers_never_claim_a_task_twice(
+    store: SqlStore, store_factory: StoreFactory
+) -> None:
+    for _ in range(120):
+        await store.create_task(new_task())
+    claimers = [store_factory() for _ in range(6)]
+    for claimer in claimers:
+        await claimer.start()
+
+    async def drain(claimer: SqlStore, owner: str) -> list[str]:
+        got: list[str] = []
+        while batch := await claimer.claim(owner, 7, time.time(), 30):
+            got += [t.id for t in batch]
+            assert all(t.lease_owner == owner for t in batch)
+        return got
+
+    results = await asyncio.gather(*(drain(c, f"w{i}") for i, c in enumerate(claimers)))
+    counts = Counter(task_id for ids in results for task_id in ids)
+    assert len(counts) == 120
+    assert set(counts.values()) == {1}
+
+
+async def test_a_late_worker_cannot_overwrite_a_terminal_result(store: SqlStore) -> None:
+    task = await store.create_task(new_task())
+    [claimed] = await store.claim("w1", 10, time.time(), 30)
+    assert await store.complete(task.id, "w2", [IMAGE]) is False  # not its lease
+    assert await store.complete(claimed.id, "w1", [IMAGE]) is True
+    assert await store.fail(task.id, "w1", "late", "upstream_error") is False
+    assert await store.fail(task.id, None, "sweeper", "timeout") is False
+    assert await store.save_upstream(task.id, "w1", UpstreamState(route="r")) is False
+    done = await store.get_task(task.id)
+    assert done is not None and done.status is TaskStatus.COMPLETED and done.images == (IMAGE,)
+
+
+async def test_racing_complete_and_fail_exactly_one_wins(
+    store: SqlStore, store_factory: StoreFactory
+) -> None:
+    other = store_factory()
+    await other.start()
+    for _ in range(20):
+        task = await store.create_task(new_task())
+        await store.claim("w1", 1, time.time(), 30)
+        wins = await asyncio.gather(
+            store.complete(task.id, "w1", [IMAGE]),
+            other.fail(task.id, None, "deadline", "timeout"),
+        )
+        assert sorted(wins) == [False, True]
+        final = await store.get_task(task.id)
+        assert final is not None
+        assert final.status is (TaskStatus.COMPLETED if wins[0] else TaskStatus.FAILED)
+
+
+async def test_an_expired_lease_is_reclaimed_and_the_old_owner_is_locked_out(
+    store: SqlStore,
+) -> None:
+    now = time.time()
+    task = await store.create_task(new_task(now=now))
+    [first] = await store.claim("dead", 10, now, 5)
+    assert first.attempts == 1
+    assert await store.claim("alive", 10, now + 4, 5) == []  # lease still held
+    [again] = await store.claim("alive", 10, now + 6, 5)
+    assert (again.id, again.lease_owner, again.attempts) == (task.id, "alive", 2)
+    assert await store.renew_leases("dead", [task.id], now + 100) == set()
+    assert await store.complete(task.id, "dead", [IMAGE]) is False
+    assert await store.renew_leases("alive", [task.id], now + 100) == {task.id}
+    assert await store.complete(task.id, "alive", [IMAGE]) is True
+
+
+async def test_the_upstream_journal_survives_a_reclaim(store: SqlStore) -> None:
+    now = time.time()
+    task = await store.create_task(new_task(now=now))
+    await store.claim("dead", 1, now, 5)
+    journal = UpstreamState(route="vendor", jobs=[{"task_id": "up-1"}])
+    assert await store.save_upstream(task.id, "dead", journal)
+    [again] = await store.claim("alive", 1, now + 10, 5)
+    assert again.upstream == journal
+
+
+async def test_release_and_retry_hand_the_task_back(store: SqlStore) -> None:
+    now = time.time()
+    task = await store.create_task(new_task(now=now))
+    await store.claim("w1", 1, now, 30)
+    assert await store.release(task.id, "w1")
+    [again] = await store.claim("w2", 1, now, 30)
+    assert again.attempts == 1  # a graceful release does not count as an attempt
+    assert await store.schedule_retry(task.id, "w2", now + 60)
+    assert await store.claim("w3", 1, now + 30, 30) == []
+    [later] = await store.claim("w3", 1, now + 61, 30)
+    assert later.status is TaskStatus.PROCESSING and later.attempts == 2
+
+
+async def test_idempotent_creates_from_two_processes_make_one_task(
+    store: SqlStore, store_factory: StoreFactory
+) -> None:
+    other = store_factory()
+    await other.start()
+    attempts = [new_task(idem="order-1") for _ in range(6)]
+    stores = [store, other] * 3
+    creates = (s.create_task(t) for s, t in zip(stores, attempts, strict=True))
+    results = await asyncio.gather(*creates)
+    assert len({t.id for t in results}) == 1
+    # After a restart (a new process on the same database) the key still answers the task.
+    await store.close()
+    restarted = store_factory()
+    await restarted.start()
+    again = await restarted.create_task(new_task(idem="order-1"))
+    assert again.id == results[0].id
+    # Another API key's identical idempotency key is its own.
+    theirs = await restarted.create_task(new_task(idem="order-1", key_id="key_b"))
+    assert theirs.id != results[0].id
+
+
+async def test_an_idempotency_key_older_than_the_window_starts_new_work(store: SqlStore) -> None:
+    now = time.time()
+    old = await store.create_task(new_task(now=now - IDEMPOTENCY_WINDOW_S - 60, idem="k"))
+    fresh = await store.create_task(new_task(now=now, idem="k"))
+    assert fresh.id != old.id
+    assert await store.get_task(old.id) is not None  # the old task itself is kept
+
+
+async def test_overdue_lists_live_tasks_past_their_deadline(store: SqlStore) -> None:
+    now = time.time()
+    late = await store.create_task(new_task(now=now, deadline_at=now - 1))
+    await store.create_task(new_task(now=now))
+    assert [t.id for t in await store.overdue(now, 10)] == [late.id]
+
+
+async def test_expired_tasks_are_deleted_live_ones_kept(store: SqlStore) -> None:
+    now = time.time()
+    done = await store.create_task(new_task(now=now, expires_at=now - 1))
+    await store.claim("w", 1, now, 30)
+    await store.complete(done.id, "w", [IMAGE])
+    live = await store.create_task(new_task(now=now, expires_at=now - 1))
+    deleted = await store.delete_expired(now, 10)
+    assert [t.id for t in deleted] == [done.id] and deleted[0].images == (IMAGE,)
+    assert await store.get_task(done.id) is None
+    assert await store.get_task(live.id) is not None  # never delete work in progress
+    listed = await store.list_tasks("key_a", limit=10, alive_at=now)
+    assert listed == []
+
+
+async def test_cancel_pending_and_cancel_requests_are_compare_and_swap(store: SqlStore) -> None:
+    now = time.time()
+    pending = await store.create_task(new_task(now=now))
+    assert await store.request_cancel(pending.id) is False  # only processing tasks
+    assert await store.cancel_pending(pending.id) is True
+    cancelled = await store.get_task(pending.id)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.error_code, cancelled.cancelled) == (
+        TaskStatus.FAILED,
+        "cancelled",
+        True,
+    )
+    assert await store.claim("w", 10, now, 30) == []
+    running = await store.create_task(new_task(now=now))
+    await store.claim("w", 10, now, 30)
+    assert await store.cancel_pending(running.id) is False
+    assert await store.schedule_retry(running.id, "w", now + 600)
+    assert await store.request_cancel(running.id) is True
+    [claimed] = await store.claim("w2", 10, time.time(), 30)  # claimable at once to stop it
+    assert claimed.cancel_requested
