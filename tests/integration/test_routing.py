@@ -26,10 +26,31 @@ def vendor() -> Iterator[tuple[OpenAIState, ConcurrencyProbe, str]]:
         yield state, probe, url
 
 
-def _config(tmp_path: Path, body: str) -> Path:
+def _openai_config(tmp_path: Path, url: str, routes: str, extra: str = "") -> Path:
+    """A gateway configuration: one OpenAI-protocol provider at ``url`` and a model ``picture``."""
     path = tmp_path / "imagegate.toml"
-    path.write_text(body)
+    path.write_text(
+        f"""
+[providers.openai-main]
+kind = "openai"
+base_url = "{url}"
+api_key_env = "TEST_OPENAI_KEY"
+allow_private_urls = true
+{extra}
+
+[models."picture"]
+routes = [{routes}]
+sizes = ["256x256"]
+default_size = "256x256"
+"""
+    )
     return path
+
+
+WITH_FALLBACK = """
+  { provider = "openai-main", upstream_model = "dall-e-2", priority = 0 },
+  { provider = "local", upstream_model = "local", priority = 1 },
+"""
 
 
 def _wait(http: httpx.Client, task: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
@@ -55,24 +76,7 @@ def test_bad_credentials_fall_back_and_cool_the_route_down(
     tmp_path: Path,
 ) -> None:
     state, _, url = vendor
-    config = _config(
-        tmp_path,
-        f"""
-[providers.openai-main]
-kind = "openai"
-base_url = "{url}"
-api_key_env = "TEST_OPENAI_KEY"
-allow_private_urls = true
-
-[models."picture"]
-routes = [
-  {{ provider = "openai-main", upstream_model = "dall-e-2", priority = 0 }},
-  {{ provider = "local", upstream_model = "local", priority = 1 }},
-]
-sizes = ["256x256"]
-default_size = "256x256"
-""",
-    )
+    config = _openai_config(tmp_path, url, WITH_FALLBACK)
     gateway = gateway_factory(args=["--config", str(config)], env={"TEST_OPENAI_KEY": "wrong-key"})
     with gateway.client() as http:
         first = _wait(http, _submit(http, "picture"))
@@ -90,24 +94,7 @@ def test_a_healthy_primary_route_serves_and_results_are_rehosted(
     tmp_path: Path,
 ) -> None:
     state, _, url = vendor
-    config = _config(
-        tmp_path,
-        f"""
-[providers.openai-main]
-kind = "openai"
-base_url = "{url}"
-api_key_env = "TEST_OPENAI_KEY"
-allow_private_urls = true
-
-[models."picture"]
-routes = [
-  {{ provider = "openai-main", upstream_model = "dall-e-2", priority = 0 }},
-  {{ provider = "local", upstream_model = "local", priority = 1 }},
-]
-sizes = ["256x256"]
-default_size = "256x256"
-""",
-    )
+    config = _openai_config(tmp_path, url, WITH_FALLBACK)
     gateway = gateway_factory(args=["--config", str(config)], env={"TEST_OPENAI_KEY": "right-key"})
     with gateway.client() as http:
         done = _wait(http, _submit(http, "picture"))
@@ -125,21 +112,11 @@ def test_provider_concurrency_limit_queues_work_instead_of_failing(
 ) -> None:
     state, probe, url = vendor
     state.latency_s = 1.5  # long enough that all eight tasks queue even on a loaded machine
-    config = _config(
+    config = _openai_config(
         tmp_path,
-        f"""
-[providers.openai-main]
-kind = "openai"
-base_url = "{url}"
-api_key_env = "TEST_OPENAI_KEY"
-allow_private_urls = true
-max_concurrency = 2
-
-[models."picture"]
-routes = [{{ provider = "openai-main", upstream_model = "dall-e-2" }}]
-sizes = ["256x256"]
-default_size = "256x256"
-""",
+        url,
+        '{ provider = "openai-main", upstream_model = "dall-e-2" }',
+        extra="max_concurrency = 2",
     )
     gateway = gateway_factory(args=["--config", str(config)], env={"TEST_OPENAI_KEY": "right-key"})
     with gateway.client() as http:
