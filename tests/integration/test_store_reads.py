@@ -4,12 +4,25 @@ connection the database dropped must be replaced without the client noticing."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
 
-from tests.conftest import GatewayFactory
-from tests.support.postgres import fresh_database
+from tests.conftest import BACKEND, GatewayFactory
+from tests.support.postgres import fresh_database, postgres_server
+
+
+@pytest.fixture(scope="module")
+def pg_admin_url(postgres_admin_url: str | None) -> Iterator[str]:
+    """This behaviour is PostgreSQL's own, so it runs on PostgreSQL in the SQLite pass too."""
+    if postgres_admin_url is not None:
+        yield postgres_admin_url
+        return
+    assert BACKEND != "postgres"
+    with postgres_server() as url:
+        yield url
 
 
 async def _drop_connections(admin_url: str, database: str) -> int:
@@ -27,9 +40,9 @@ async def _drop_connections(admin_url: str, database: str) -> int:
 
 
 def test_polls_answer_after_postgres_drops_every_connection(
-    gateway_factory: GatewayFactory, postgres_admin_url: str
+    gateway_factory: GatewayFactory, pg_admin_url: str
 ) -> None:
-    with fresh_database(postgres_admin_url) as url:
+    with fresh_database(pg_admin_url) as url:
         gw = gateway_factory(database_url=url, args=["--no-worker"])
         with gw.client() as client:
             created = client.post("/v1/images/generations", json={"prompt": "a fox", "async": True})
@@ -37,7 +50,7 @@ def test_polls_answer_after_postgres_drops_every_connection(
             for _ in range(3):  # fill the pool with connections that will be dropped
                 assert client.get(f"/v1/tasks/{task_id}").status_code == 200
             database = urlsplit(url).path.lstrip("/")
-            assert asyncio.run(_drop_connections(postgres_admin_url, database)) > 0
+            assert asyncio.run(_drop_connections(pg_admin_url, database)) > 0
             answers = [client.get(f"/v1/tasks/{task_id}") for _ in range(5)]
     assert [a.status_code for a in answers] == [200] * 5
     assert {a.json()["status"] for a in answers} == {"pending"}
