@@ -54,7 +54,8 @@ class Runtime:
     providers: dict[str, Provider]
     http: httpx.AsyncClient
     worker: Worker | None = None
-    _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _worker_run: asyncio.Task[None] | None = None
+    _background: list[asyncio.Task[None]] = field(default_factory=list)  # cancelled on close
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -134,17 +135,14 @@ class Runtime:
             grace_s=self.settings.shutdown_grace,
         )
         sweeper = Sweeper(self.store, self.storage, self.signals, self.settings.sweep_interval)
-        self._background += [
-            asyncio.create_task(self.worker.run(), name="worker"),
-            asyncio.create_task(sweeper.run(), name="sweeper"),
-        ]
+        self._worker_run = asyncio.create_task(self.worker.run(), name="worker")
+        self._background.append(asyncio.create_task(sweeper.run(), name="sweeper"))
         return self.worker
 
     async def close_when_stopped(self) -> None:
         """Wait for the worker to finish draining (after ``stop``), then close."""
-        for job in self._background:
-            if job.get_name() == "worker":
-                await asyncio.shield(job)
+        if self._worker_run is not None:
+            await asyncio.shield(self._worker_run)
         await self.close()
 
     async def close(self) -> None:
@@ -152,9 +150,9 @@ class Runtime:
         if self.worker is not None:
             self.worker.stop()
         for job in self._background:
-            if job.get_name() != "worker":
-                job.cancel()
-        for job in self._background:
+            job.cancel()
+        jobs = [*self._background, *([self._worker_run] if self._worker_run else [])]
+        for job in jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         for provider in self.providers.values():

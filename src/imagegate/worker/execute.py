@@ -86,9 +86,6 @@ def provider_requests(task: Task, route: Route, provider: Provider) -> list[Prov
     """Split the task into provider calls (vendors without ``n`` get one call per image)."""
     req = task.request
     dims = req.dimensions
-    if dims is None:
-        spec_size = req.size if req.size and req.size != "auto" else None
-        dims = _parse(spec_size) if spec_size else None
     per_call = max(1, provider.max_n_per_call)
     counts = [min(per_call, req.n - i) for i in range(0, req.n, per_call)]
     return [
@@ -113,11 +110,6 @@ def provider_requests(task: Task, route: Route, provider: Provider) -> list[Prov
         )
         for index, count in enumerate(counts)
     ]
-
-
-def _parse(size: str) -> tuple[int, int]:
-    width, _, height = size.partition("x")
-    return int(width), int(height)
 
 
 async def all_or_nothing(calls: Sequence[Awaitable[T]]) -> list[T]:
