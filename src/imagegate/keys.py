@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import time
 
+from imagegate.errors import AuthenticationFailed
 from imagegate.store.base import ApiKeyRecord, Store
 
 KEY_PREFIX = "sk-ig-"
@@ -45,6 +46,23 @@ class KeyRing:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: dict[str, tuple[float, str | None]] = {}
+
+    async def authenticate(self, header: str | None) -> str:
+        """The key id for an ``Authorization: Bearer sk-...`` header; every failure is a 401."""
+        if not header:
+            raise AuthenticationFailed(
+                "Missing API key. Send it as 'Authorization: Bearer sk-...'."
+            )
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token.startswith("sk-") or len(token) > 256:
+            raise AuthenticationFailed(
+                "Malformed Authorization header. Expected 'Authorization: Bearer sk-...'."
+            )
+        found = await self.key_id(token)
+        if found is None:
+            raise AuthenticationFailed("Incorrect API key provided.")
+        return found
 
     async def key_id(self, key: str) -> str | None:
         """The key's id when it is known and not revoked, else None."""

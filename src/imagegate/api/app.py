@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,9 +10,11 @@ from starlette.types import ASGIApp
 
 from imagegate import __version__
 from imagegate.api import errors
+from imagegate.api.lean import Handler, LeanRoutes
 from imagegate.api.middleware import BodyLimit, RequestId
 from imagegate.api.playground import mount_playground
 from imagegate.api.routes import files, health, images, models, tasks
+from imagegate.api.status import status_routes
 from imagegate.config import Settings
 from imagegate.runtime import Runtime
 
@@ -43,7 +45,12 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
 
 
 def asgi_app(settings: Settings, *, run_worker: bool = True) -> ASGIApp:
-    """The app wrapped so that even a 500 from Starlette's outermost layer gets a request id."""
-    return RequestId(
-        BodyLimit(create_app(settings, run_worker=run_worker), settings.max_body_bytes)
-    )
+    """The app behind the lean status routes, wrapped so that every response (even a 500 from
+    Starlette's outermost layer) gets a request id."""
+    return wrap(create_app(settings, run_worker=run_worker), settings)
+
+
+def wrap(app: FastAPI, settings: Settings, extra: Sequence[tuple[str, Handler]] = ()) -> ASGIApp:
+    """``app`` behind the product's middleware and lean routes (plus ``extra`` lean routes)."""
+    lean = LeanRoutes(app, [*status_routes(app.state.runtime), *extra])
+    return RequestId(BodyLimit(lean, settings.max_body_bytes))

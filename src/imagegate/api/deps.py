@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import Request
 
 from imagegate.api.render import URLMaker
-from imagegate.errors import AuthenticationFailed
 from imagegate.runtime import Runtime
 
 
@@ -16,22 +15,14 @@ def runtime(request: Request) -> Runtime:
 
 async def key_id(request: Request) -> str:
     """Authenticate ``Authorization: Bearer sk-...``; every failure is the same 401."""
-    header = request.headers.get("authorization")
-    if not header:
-        raise AuthenticationFailed("Missing API key. Send it as 'Authorization: Bearer sk-...'.")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith("sk-") or len(token) > 256:
-        raise AuthenticationFailed(
-            "Malformed Authorization header. Expected 'Authorization: Bearer sk-...'."
-        )
-    found = await runtime(request).keys.key_id(token)
-    if found is None:
-        raise AuthenticationFailed("Incorrect API key provided.")
-    return found
+    return await runtime(request).keys.authenticate(request.headers.get("authorization"))
 
 
 def url_maker(request: Request) -> URLMaker:
-    rt = runtime(request)
+    return urls_for(runtime(request), request)
+
+
+def urls_for(rt: Runtime, request: Request) -> URLMaker:
+    """Signed URLs rooted at the configured public URL, else at the URL the client used."""
     base = rt.settings.public_url or str(request.base_url)
     return URLMaker(rt.storage, base.rstrip("/"), rt.settings.url_ttl)

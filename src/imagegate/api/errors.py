@@ -110,6 +110,11 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
+    return internal_error(exc)
+
+
+def internal_error(exc: Exception) -> Response:
+    """A 500 in the envelope, the error logged with its traceback (never sent to the client)."""
     log.exception("unhandled error", exc_info=exc)
     return envelope(
         500,

@@ -30,6 +30,11 @@ def make_engine(url: str) -> AsyncEngine:
     )
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The asyncpg form of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_read_engine(url: str) -> AsyncEngine | None:
     """PostgreSQL's engine for single-statement reads, or None (SQLite reads share the engine).
 

@@ -14,19 +14,14 @@ import contextlib
 import logging
 
 import asyncpg
-import sqlalchemy as sa
 
 from imagegate.engine.signals import Signals
+from imagegate.store.engine import asyncpg_dsn
 from imagegate.store.sql import FINISHED_CHANNEL, NEW_TASK_CHANNEL
 
 log = logging.getLogger("imagegate.store")
 
 CONNECT_TIMEOUT_S = 5.0
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The asyncpg form of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Listener:

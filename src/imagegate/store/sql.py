@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
 from imagegate.store.engine import is_unavailable, make_engine, make_read_engine
+from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
@@ -36,7 +37,7 @@ FINISHED_CHANNEL = "imagegate_finished"
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
 
 
-def _task(row: RowMapping) -> Task:
+def _task(row: Mapping[Any, Any]) -> Task:
     upstream = row["upstream"]
     return Task(
         id=row["id"],
@@ -88,7 +89,7 @@ def _dropped(exc: StoreUnavailable) -> bool:
     return isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
 
 
-def _key(row: RowMapping) -> ApiKeyRecord:
+def _key(row: Mapping[Any, Any]) -> ApiKeyRecord:
     return ApiKeyRecord(**dict(row))
 
 
@@ -111,12 +112,18 @@ class SqlStore:
         self._transitions = asyncio.Semaphore(TRANSITION_CONCURRENCY)
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
+        # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
+        self._fast = fast_reader(url, self.engine.dialect)
 
     async def start(self) -> None:
         async with self._tx() as conn:
             await conn.run_sync(upgrade)
+        if self._fast is not None:
+            await self._fast.start()
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
         if self._reader is not self.engine:
             await self._reader.dispose()
         await self.engine.dispose()
@@ -204,8 +211,19 @@ class SqlStore:
         return _task(row) if row else None
 
     async def get_task(self, task_id: str) -> Task | None:
-        rows = await self._rows(sa.select(tasks).where(tasks.c.id == task_id))
-        return _task(rows[0]) if rows else None
+        row = await self._first(tasks.c.id, task_id)
+        return _task(row) if row else None
+
+    async def _first(self, column: sa.Column[Any], value: str) -> Mapping[Any, Any] | None:
+        """The row whose unique ``column`` is ``value``: from the fast reader, or through the
+        engine when there is none or SQLite would have to wait for a lock."""
+        if self._fast is not None:
+            try:
+                return await self._fast.first(column.table.name, column.name, value)
+            except ReadBusy:
+                pass
+        rows = await self._rows(sa.select(column.table).where(column == value))
+        return rows[0] if rows else None
 
     async def list_tasks(
         self,
@@ -448,8 +466,8 @@ class SqlStore:
         return True
 
     async def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        rows = await self._rows(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))
-        return _key(rows[0]) if rows else None
+        row = await self._first(api_keys.c.key_hash, key_hash)
+        return _key(row) if row else None
 
     async def list_keys(self) -> list[ApiKeyRecord]:
         async with self._read() as conn:

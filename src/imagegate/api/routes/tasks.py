@@ -1,7 +1,7 @@
 """Task routes: status under three paths (one handler), list, cancel (CONTRACT §3, §3b, §4).
 
-The status handler is the hot path of every client: one indexed read, no pydantic, and a
-finished task is an immutable snapshot that answers ``If-None-Match`` with 304.
+``GET`` of a task is answered by ``api/status.py`` ahead of FastAPI's routing (the hot path of
+every client); the status routes declared here document it and answer ``HEAD``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import json
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from imagegate.api import deps
-from imagegate.api.render import etag, task_body
+from imagegate.api import deps, status
+from imagegate.api.render import task_body
 from imagegate.api.schemas import TaskList, TaskObject, errors
 from imagegate.engine.states import TaskStatus
 from imagegate.errors import InvalidRequest
@@ -27,26 +27,17 @@ _STATUS_DOC = {
 }
 
 
-async def _status(request: Request, task_id: str, key_id: str) -> Response:
-    rt = deps.runtime(request)
-    task = await rt.service.get(key_id, task_id)
-    urls = deps.url_maker(request)
-    if task.terminal:
-        expires = urls.expires_at()
-        tag = etag(task, expires)
-        headers = {"ETag": tag, "Cache-Control": "private, max-age=0"}
-        if request.headers.get("if-none-match") == tag:
-            return Response(status_code=304, headers=headers)
-        body = task_body(task, urls, expires)
-    else:
-        headers = {"Cache-Control": "no-store", "Retry-After": str(rt.settings.poll_after)}
-        body = task_body(task, urls)
-    return Response(json.dumps(body), 200, headers, media_type="application/json")
+async def _status(request: Request, task_id: str) -> Response:
+    result = await status.answer(deps.runtime(request), request, task_id)
+    response = Response(status_code=result.status)
+    response.body = result.body
+    response.raw_headers = result.headers
+    return response
 
 
 @router.get("/v1/tasks/{task_id:path}", summary="Get a task", **_STATUS_DOC)  # type: ignore[arg-type]
-async def get_task(request: Request, task_id: str, key_id: str = Depends(deps.key_id)) -> Response:
-    return await _status(request, task_id, key_id)
+async def get_task(request: Request, task_id: str) -> Response:
+    return await _status(request, task_id)
 
 
 @router.get(
@@ -54,10 +45,8 @@ async def get_task(request: Request, task_id: str, key_id: str = Depends(deps.ke
     summary="Get an image task (same as /v1/tasks/{id})",
     **_STATUS_DOC,  # type: ignore[arg-type]
 )
-async def get_image_generation(
-    request: Request, task_id: str, key_id: str = Depends(deps.key_id)
-) -> Response:
-    return await _status(request, task_id, key_id)
+async def get_image_generation(request: Request, task_id: str) -> Response:
+    return await _status(request, task_id)
 
 
 @router.get(
@@ -65,8 +54,8 @@ async def get_image_generation(
     summary="Get an image task (same as /v1/tasks/{id})",
     **_STATUS_DOC,  # type: ignore[arg-type]
 )
-async def get_image(request: Request, task_id: str, key_id: str = Depends(deps.key_id)) -> Response:
-    return await _status(request, task_id, key_id)
+async def get_image(request: Request, task_id: str) -> Response:
+    return await _status(request, task_id)
 
 
 def encode_cursor(created_at: float, task_id: str) -> str:
