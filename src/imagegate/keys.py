@@ -66,16 +66,17 @@ class KeyRing:
 
     async def key_id(self, key: str) -> str | None:
         """The key's id when it is known and not revoked, else None."""
-        digest = hash_key(key)
+        # Cached by the key itself, not its hash: hashing was a measurable share of a poll,
+        # and the key is in this process's memory anyway while its requests are served.
         now = time.monotonic()
-        cached = self._cache.get(digest)
+        cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        record = await self.store.key_by_hash(digest)
+        record = await self.store.key_by_hash(hash_key(key))
         key_id = record.id if record is not None and record.revoked_at is None else None
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now + CACHE_TTL_S, key_id)
+        self._cache[key] = (now + CACHE_TTL_S, key_id)
         return key_id
 
     async def bootstrap(self, keys: list[str]) -> None:

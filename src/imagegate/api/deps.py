@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
 from imagegate.api.render import URLMaker
@@ -24,5 +26,23 @@ def url_maker(request: Request) -> URLMaker:
 
 def urls_for(rt: Runtime, request: Request) -> URLMaker:
     """Signed URLs rooted at the configured public URL, else at the URL the client used."""
-    base = rt.settings.public_url or str(request.base_url)
+    base = rt.settings.public_url or _base_url(request)
     return URLMaker(rt.storage, base.rstrip("/"), rt.settings.url_ttl)
+
+
+_BASES: dict[tuple[Any, ...], str] = {}
+_BASES_MAX = 256  # the Host header is the client's: bound what it can make us keep
+
+
+def _base_url(request: Request) -> str:
+    """``request.base_url``, remembered by everything it is built from: building it cost as
+    much as the rest of rendering a status."""
+    scope = request.scope
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    key = (scope.get("scheme"), request.headers.get("host"), scope.get("server"), root)
+    base = _BASES.get(key)
+    if base is None:
+        if len(_BASES) >= _BASES_MAX:
+            _BASES.clear()
+        base = _BASES[key] = str(request.base_url)
+    return base

@@ -3,8 +3,8 @@
 FastAPI resolves every request through its router, dependency solving and response classes;
 on the status route that machinery cost about as much as the route's own work. Paths claimed
 here go straight to a plain handler. Every other request, and every other method on the same
-paths (HEAD included), reaches the app unchanged, so FastAPI still routes, documents and
-405s them exactly as before.
+paths, reaches the app unchanged, so FastAPI still routes, documents and 405s them exactly
+as before.
 """
 
 from __future__ import annotations

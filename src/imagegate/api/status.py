@@ -1,11 +1,11 @@
 """The status answer (CONTRACT §3): one task as JSON, with its caching headers.
 
 The hot path of every client. ``GET`` is served by ``status_routes`` through the lean layer
-ahead of FastAPI's routing; FastAPI's own routes (``routes/tasks.py``) document the paths and
-answer ``HEAD`` with the same ``answer``. No pydantic: a cached key lookup, one indexed read
-(none for a finished task, see ``TaskService.get``) and one ``json.dumps``. A finished task
-is an immutable snapshot that answers ``If-None-Match`` with 304.
-"""
+ahead of FastAPI's routing; FastAPI's own routes (``routes/tasks.py``) document the paths
+and give the same ``answer`` where the lean layer defers to routing. No pydantic: a cached
+key lookup, one indexed read (none for a finished task, see ``TaskService.get``) and one
+``json.dumps``. A finished task is an immutable snapshot that answers ``If-None-Match``
+with 304."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Task routes: status under three paths (one handler), list, cancel (CONTRACT §3, §3b, §4).
 
 ``GET`` of a task is answered by ``api/status.py`` ahead of FastAPI's routing (the hot path of
-every client); the status routes declared here document it and answer ``HEAD``.
+every client). The status routes declared here document it, and answer with the same
+``status.answer`` where the lean layer defers to routing (an app served under a root path).
 """
 
 from __future__ import annotations
