@@ -18,7 +18,8 @@ from starlette.types import Receive, Scope, Send
 from imagegate.api.deps import urls_for
 from imagegate.api.errors import api_error_response, internal_error
 from imagegate.api.lean import Handler
-from imagegate.api.render import etag, task_body
+from imagegate.api.render import URLMaker, etag, task_body
+from imagegate.engine.models import Task
 from imagegate.errors import APIError
 from imagegate.runtime import Runtime
 
@@ -48,12 +49,29 @@ async def answer(rt: Runtime, request: Request, task_id: str) -> Answer:
         retry_after = (b"retry-after", str(rt.settings.poll_after).encode())
         return Answer(200, [_LIVE, retry_after, _length(body), _JSON], body)
     expires = urls.expires_at()
-    tag = etag(task, expires)
-    cached = [(b"etag", tag.encode()), _FINISHED]
+    key = (task.id, task.updated_at, expires, urls)
+    done = _SNAPSHOTS.get(key)
+    if done is None:
+        if len(_SNAPSHOTS) >= _SNAPSHOTS_MAX:
+            _SNAPSHOTS.clear()
+        done = _SNAPSHOTS[key] = _snapshot(task, urls, expires)
+    tag, full = done
     if headers.get("if-none-match") == tag:
-        return Answer(304, cached, b"")
+        return Answer(304, full.headers[:2], b"")
+    return full
+
+
+# A finished task renders the same bytes until its URLs' expiry moves on (once a minute), so
+# its answer is kept: polls of finished tasks skip signing, json.dumps and the ETag.
+_SNAPSHOTS: dict[tuple[str, float, int, URLMaker], tuple[str, Answer]] = {}
+_SNAPSHOTS_MAX = 4096
+
+
+def _snapshot(task: Task, urls: URLMaker, expires: int) -> tuple[str, Answer]:
+    tag = etag(task, expires)
     body = json.dumps(task_body(task, urls, expires)).encode()
-    return Answer(200, [*cached, _length(body), _JSON], body)
+    headers = [(b"etag", tag.encode()), _FINISHED, _length(body), _JSON]
+    return tag, Answer(200, headers, body)
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:

@@ -32,7 +32,7 @@ async def _status(request: Request, task_id: str) -> Response:
     result = await status.answer(deps.runtime(request), request, task_id)
     response = Response(status_code=result.status)
     response.body = result.body
-    response.raw_headers = result.headers
+    response.raw_headers = list(result.headers)
     return response
 
 
