@@ -125,10 +125,15 @@ async def _keep(_: asyncpg.Connection) -> None:
 
 
 def _dropped(exc: BaseException) -> bool:
-    """The pooled connection died under us (server restarted or terminated it): retry."""
+    """The pooled connection died under us (the server restarted or terminated it; the client
+    may notice it as a lost connection or as a protocol in a state it cannot leave): retry."""
     return isinstance(
         exc,
-        asyncpg.ConnectionDoesNotExistError | asyncpg.AdminShutdownError | ConnectionError,
+        asyncpg.PostgresConnectionError
+        | asyncpg.AdminShutdownError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | ConnectionError,
     )
 
 
@@ -163,8 +168,11 @@ class PostgresReader:
             try:
                 return await self._fetch(table, column, value)
             except Exception as exc:
-                if not _dropped(exc):
+                if not _dropped(exc) or self._pool is None:
                     raise
+                # Its siblings were most likely dropped too (a restart, a terminated
+                # backend): replace them all, so the retry does not meet another dead one.
+                await self._pool.expire_connections()
             return await self._fetch(table, column, value)
         except StoreUnavailable:
             raise
