@@ -30,8 +30,10 @@ from imagegate.store.engine import CONNECT_TIMEOUT_S, asyncpg_dsn, is_unavailabl
 from imagegate.store.schema import metadata
 
 Row = dict[str, Any]
-# Read connections per process on PostgreSQL: polls are short, so a few serve thousands/s.
-POOL_SIZE = 4
+# Read connections per process on PostgreSQL, as many as the engine's read pool had. On a
+# loaded machine a round trip waits for the backend to be scheduled, so 4 connections
+# capped polls below what 10-12 allowed; 16 was slower again (more backends for the cores).
+POOL_SIZE = 10
 
 
 class ReadBusy(Exception):
