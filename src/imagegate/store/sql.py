@@ -6,7 +6,6 @@ number of workers can claim concurrently; SQLite ignores the clause and serialis
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,24 +15,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.config import Durability
 from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamState
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
+from imagegate.store.batch import WriteBatcher
 from imagegate.store.engine import is_unavailable, make_engine, make_read_engine
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
-# Transitions (one per task step) that may wait for a pooled connection at once. The rest
-# queue here, without the pool's timeout: a worker finishing thousands of tasks together
-# must wait its turn, not fail them as "store unavailable" and redo the work after the lease
-# lapses. Kept below the pool size so reads (the status route) still find a connection.
-TRANSITION_CONCURRENCY = 8
 # NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
 FINISHED_CHANNEL = "imagegate_finished"
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
+_NOTIFY = sa.text(
+    "SELECT pg_notify(c, p) FROM unnest(CAST(:channels AS text[]), CAST(:payloads AS text[]))"
+    " AS n(c, p)"
+)
 
 
 def _task(row: RowMapping) -> Task:
@@ -104,11 +104,18 @@ def _owned(task_id: str, owner: str, *, to: TaskStatus) -> sa.ColumnElement[bool
 class SqlStore:
     """The store on one SQLAlchemy async engine."""
 
-    def __init__(self, url: str, *, engine: AsyncEngine | None = None) -> None:
+    def __init__(
+        self, url: str, *, engine: AsyncEngine | None = None, durability: Durability = "crash"
+    ) -> None:
         self.url = url
-        self.engine = engine or make_engine(url)
+        self.engine = engine or make_engine(url, durability)
         self.is_postgres = self.engine.dialect.name == "postgresql"
-        self._transitions = asyncio.Semaphore(TRANSITION_CONCURRENCY)
+        # Single-row writes share transactions (group commit). A worker finishing thousands
+        # of tasks together holds one or two pooled connections, not the whole pool, so reads
+        # (the status route) still find one and no write times out waiting for the pool.
+        self._writes = WriteBatcher(
+            self._tx, self._notify_all, flushers=2 if self.is_postgres else 1
+        )
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
 
@@ -117,6 +124,7 @@ class SqlStore:
             await conn.run_sync(upgrade)
 
     async def close(self) -> None:
+        await self._writes.drain()
         if self._reader is not self.engine:
             await self._reader.dispose()
         await self.engine.dispose()
@@ -160,8 +168,8 @@ class SqlStore:
 
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
-            async with self._tx() as conn:
-                await self._insert(conn, task)
+            insert = tasks.insert().values(**_task_values(task))
+            await self._writes.run(insert, task.id, (NEW_TASK_CHANNEL, task.id))
             return task
         return await self._create_idempotent(task)
 
@@ -171,8 +179,13 @@ class SqlStore:
 
     async def _notify(self, conn: AsyncConnection, channel: str, task_id: str) -> None:
         """Wake listeners in other processes; delivered at commit, dropped on rollback."""
-        if self.is_postgres:
-            await conn.execute(sa.select(sa.func.pg_notify(channel, task_id)))
+        await self._notify_all(conn, [(channel, task_id)])
+
+    async def _notify_all(self, conn: AsyncConnection, sent: Sequence[tuple[str, str]]) -> None:
+        """Several notifications in one statement (one round trip for a whole batch)."""
+        if self.is_postgres and sent:
+            channels, payloads = zip(*sent, strict=True)
+            await conn.execute(_NOTIFY, {"channels": list(channels), "payloads": list(payloads)})
 
     async def _create_idempotent(self, task: Task) -> Task:
         """Insert unless this key already used the idempotency key within the window."""
@@ -283,28 +296,25 @@ class SqlStore:
         async with self._tx() as conn:
             return set((await conn.execute(stmt)).scalars().all())
 
-    async def _update(self, where: sa.ColumnElement[bool], **values: Any) -> bool:
-        async with self._transitions, self._tx() as conn:
-            result = await conn.execute(tasks.update().where(where).values(**values))
-        return bool(result.rowcount)
+    async def _update(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
+        """One conditional UPDATE of one task, committed with whatever else is being written."""
+        return bool(await self._writes.run(tasks.update().where(where).values(**values), task_id))
 
     async def _finish(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
         """A terminal write; on success, waiters in other processes hear of it at commit."""
-        async with self._tx() as conn:
-            result = await conn.execute(tasks.update().where(where).values(**values))
-            if result.rowcount:
-                await self._notify(conn, FINISHED_CHANNEL, task_id)
-        return bool(result.rowcount)
+        update = tasks.update().where(where).values(**values)
+        return bool(await self._writes.run(update, task_id, (FINISHED_CHANNEL, task_id)))
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
         return await self._update(
-            _owned(task_id, owner, to=TaskStatus.PROCESSING), upstream=upstream.to_json()
+            task_id, _owned(task_id, owner, to=TaskStatus.PROCESSING), upstream=upstream.to_json()
         )
 
     async def set_progress(
         self, task_id: str, owner: str, progress: int | None, queue_position: int | None
     ) -> bool:
         return await self._update(
+            task_id,
             _owned(task_id, owner, to=TaskStatus.PROCESSING),
             progress=progress,
             queue_position=queue_position,
@@ -350,6 +360,7 @@ class SqlStore:
 
     async def schedule_retry(self, task_id: str, owner: str, run_after: float) -> bool:
         return await self._update(
+            task_id,
             _owned(task_id, owner, to=TaskStatus.PROCESSING),
             run_after=run_after,
             lease_owner=None,
@@ -359,6 +370,7 @@ class SqlStore:
 
     async def release(self, task_id: str, owner: str) -> bool:
         return await self._update(
+            task_id,
             _owned(task_id, owner, to=TaskStatus.PROCESSING),
             lease_owner=None,
             lease_expires_at=None,
@@ -381,6 +393,7 @@ class SqlStore:
     async def request_cancel(self, task_id: str) -> bool:
         now = time.time()
         return await self._update(
+            task_id,
             sa.and_(tasks.c.id == task_id, tasks.c.status == TaskStatus.PROCESSING.value),
             cancel_requested=True,
             # A task waiting for a retry is claimable at once, so a worker stops its job now.
