@@ -28,7 +28,6 @@ from imagegate.errors import StoreUnavailable
 # commits, small enough that one transaction never holds its row locks for long.
 MAX_BATCH = 256
 
-Statement = sa.Update | sa.Insert
 Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 # Sends the notifications of a batch's changed writes inside its transaction: (channel, payload).
 Notify = Callable[[AsyncConnection, Sequence[tuple[str, str]]], Awaitable[None]]
@@ -38,7 +37,7 @@ Notify = Callable[[AsyncConnection, Sequence[tuple[str, str]]], Awaitable[None]]
 class Write:
     """One statement, whose row count its caller awaits; ``key`` orders a batch's writes."""
 
-    statement: Statement
+    statement: sa.Executable
     key: str
     notify: tuple[str, str] | None = None  # sent when the statement changed a row
     result: asyncio.Future[int] = field(default_factory=asyncio.Future)
@@ -49,25 +48,18 @@ class WriteBatcher:
 
     Up to ``flushers`` transactions are open at once: one is enough for SQLite (a single
     writer), a second lets PostgreSQL work on one batch while the other waits for its commit.
-    With ``combine`` (PostgreSQL) a batch is sent as one statement of data-modifying CTEs
-    rather than one statement per write: on an event loop busy with thousands of tasks each
-    round trip waits for a full turn of the loop, and a transaction holding row locks across
-    hundreds of turns stalls everyone else (lease renewal, claims).
     """
 
-    def __init__(
-        self, begin: Begin, notify: Notify, *, flushers: int = 1, combine: bool = False
-    ) -> None:
+    def __init__(self, begin: Begin, notify: Notify, *, flushers: int = 1) -> None:
         self._begin = begin
         self._notify = notify
         self._flushers = flushers
-        self._combine = combine
         self._active = 0
         self._pending: list[Write] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def run(
-        self, statement: Statement, key: str, notify: tuple[str, str] | None = None
+        self, statement: sa.Executable, key: str, notify: tuple[str, str] | None = None
     ) -> int:
         """Execute ``statement`` in the next batch; its row count once that batch committed."""
         write = Write(statement, key, notify)
@@ -115,10 +107,7 @@ class WriteBatcher:
 
     async def _together(self, batch: Sequence[Write]) -> list[int]:
         async with self._begin() as conn:
-            if self._combine and len(batch) > 1:
-                counts = await _combined(conn, batch)
-            else:
-                counts = [await _execute(conn, write) for write in batch]
+            counts = [await _execute(conn, write) for write in batch]
             changed = [w.notify for w, n in zip(batch, counts, strict=True) if n and w.notify]
             if changed:
                 await self._notify(conn, changed)
@@ -132,31 +121,6 @@ class WriteBatcher:
                 _settle(write, exc=exc)
             else:
                 _settle(write, count=count)
-
-
-async def _combined(conn: AsyncConnection, batch: Sequence[Write]) -> list[int]:
-    """Row counts of ``batch``, run as few statements of ``WITH w0 AS (UPDATE ...), ...``.
-
-    One statement sees one snapshot and changes a row at most once, so a task's writes go to
-    successive statements, in their order.
-    """
-    rounds: list[list[int]] = []
-    seen: dict[str, int] = {}
-    for index, write in enumerate(batch):
-        turn = seen.get(write.key, 0)
-        seen[write.key] = turn + 1
-        if turn == len(rounds):
-            rounds.append([])
-        rounds[turn].append(index)
-    counts = [0] * len(batch)
-    for members in rounds:
-        parts = [
-            sa.select(batch[i].statement.returning(sa.literal(i).label("n")).cte(f"w{i}").c.n)
-            for i in members
-        ]
-        for (changed,) in (await conn.execute(sa.union_all(*parts))).all():
-            counts[changed] += 1
-    return counts
 
 
 async def _execute(conn: AsyncConnection, write: Write) -> int:

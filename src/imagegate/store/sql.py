@@ -114,10 +114,7 @@ class SqlStore:
         # of tasks together holds one or two pooled connections, not the whole pool, so reads
         # (the status route) still find one and no write times out waiting for the pool.
         self._writes = WriteBatcher(
-            self._tx,
-            self._notify_all,
-            flushers=2 if self.is_postgres else 1,
-            combine=self.is_postgres,
+            self._tx, self._notify_all, flushers=2 if self.is_postgres else 1
         )
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
