@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.errors import StoreUnavailable
 
-# Statements per transaction: large enough that thousands of simultaneous finishes take a few
-# commits, small enough that one transaction never holds its row locks for long.
-MAX_BATCH = 256
+# Statements per transaction. Each statement is a round trip, and on an event loop busy with
+# thousands of tasks each round trip waits a full turn of the loop, so a batch holds its row
+# locks (delaying claims and lease renewal) for as many turns as it has statements.
+MAX_BATCH = 64
 
 Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 # Sends the notifications of a batch's changed writes inside its transaction: (channel, payload).
@@ -46,8 +47,8 @@ class Write:
 class WriteBatcher:
     """Runs submitted writes in as few transactions as the database's speed allows.
 
-    Up to ``flushers`` transactions are open at once: one is enough for SQLite (a single
-    writer), a second lets PostgreSQL work on one batch while the other waits for its commit.
+    Up to ``flushers`` transactions are open at once: one for SQLite (a single writer); on
+    PostgreSQL several, each on its own connection, so a loop turn advances several batches.
     """
 
     def __init__(self, begin: Begin, notify: Notify, *, flushers: int = 1) -> None:

@@ -26,6 +26,9 @@ from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
+# PostgreSQL connections the write batcher may hold at once; below the pool size, so claims,
+# renewals and idempotent creates still find one.
+WRITE_CONNECTIONS = 8
 # NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
 FINISHED_CHANNEL = "imagegate_finished"
@@ -114,7 +117,7 @@ class SqlStore:
         # of tasks together holds one or two pooled connections, not the whole pool, so reads
         # (the status route) still find one and no write times out waiting for the pool.
         self._writes = WriteBatcher(
-            self._tx, self._notify_all, flushers=2 if self.is_postgres else 1
+            self._tx, self._notify_all, flushers=WRITE_CONNECTIONS if self.is_postgres else 1
         )
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
