@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,6 +42,7 @@ class Write:
     statement: sa.Executable
     key: str
     notify: tuple[str, str] | None = None  # sent when the statement changed a row
+    params: dict[str, Any] | None = None  # for a statement built once with bound parameters
     result: asyncio.Future[int] = field(default_factory=asyncio.Future)
 
 
@@ -60,10 +62,14 @@ class WriteBatcher:
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def run(
-        self, statement: sa.Executable, key: str, notify: tuple[str, str] | None = None
+        self,
+        statement: sa.Executable,
+        key: str,
+        notify: tuple[str, str] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> int:
         """Execute ``statement`` in the next batch; its row count once that batch committed."""
-        write = Write(statement, key, notify)
+        write = Write(statement, key, notify, params)
         self._pending.append(write)
         self._kick()
         # The write goes on if the caller stops waiting: a compare-and-swap is safe either way.
@@ -125,7 +131,7 @@ class WriteBatcher:
 
 
 async def _execute(conn: AsyncConnection, write: Write) -> int:
-    return int((await conn.execute(write.statement)).rowcount)
+    return int((await conn.execute(write.statement, write.params)).rowcount)
 
 
 def _settle(write: Write, *, count: int = 0, exc: BaseException | None = None) -> None:

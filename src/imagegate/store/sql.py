@@ -104,6 +104,45 @@ def _owned(task_id: str, owner: str, *, to: TaskStatus) -> sa.ColumnElement[bool
     )
 
 
+def _by_owner(to: TaskStatus) -> sa.ColumnElement[bool]:
+    """``_owned`` with bound parameters (``w_id``, ``w_owner``), for a statement built once."""
+    return sa.and_(
+        tasks.c.id == sa.bindparam("w_id"),
+        tasks.c.lease_owner == sa.bindparam("w_owner"),
+        tasks.c.status.in_(sources_of(to)),
+    )
+
+
+def _value(column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(f"v_{column.name}", type_=column.type)
+
+
+# The hot statements, built once: per call SQLAlchemy would otherwise build the clauses and
+# walk them for their cache key, which dominated a worker finishing thousands of tasks.
+_INSERT = tasks.insert()
+_COMPLETE = (
+    tasks.update()
+    .where(_by_owner(TaskStatus.COMPLETED))
+    .values(
+        status=TaskStatus.COMPLETED.value,
+        images=_value(tasks.c.images),
+        progress=100,
+        queue_position=None,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=_value(tasks.c.updated_at),
+    )
+)
+_SAVE_UPSTREAM = (
+    tasks.update().where(_by_owner(TaskStatus.PROCESSING)).values(upstream=_value(tasks.c.upstream))
+)
+_SET_PROGRESS = (
+    tasks.update()
+    .where(_by_owner(TaskStatus.PROCESSING))
+    .values(progress=_value(tasks.c.progress), queue_position=_value(tasks.c.queue_position))
+)
+
+
 class SqlStore:
     """The store on one SQLAlchemy async engine."""
 
@@ -171,8 +210,9 @@ class SqlStore:
 
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
-            insert = tasks.insert().values(**_task_values(task))
-            await self._writes.run(insert, task.id, (NEW_TASK_CHANNEL, task.id))
+            await self._writes.run(
+                _INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task)
+            )
             return task
         return await self._create_idempotent(task)
 
@@ -309,32 +349,29 @@ class SqlStore:
         return bool(await self._writes.run(update, task_id, (FINISHED_CHANNEL, task_id)))
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
-        return await self._update(
-            task_id, _owned(task_id, owner, to=TaskStatus.PROCESSING), upstream=upstream.to_json()
-        )
+        params = {"w_id": task_id, "w_owner": owner, "v_upstream": upstream.to_json()}
+        return bool(await self._writes.run(_SAVE_UPSTREAM, task_id, params=params))
 
     async def set_progress(
         self, task_id: str, owner: str, progress: int | None, queue_position: int | None
     ) -> bool:
-        return await self._update(
-            task_id,
-            _owned(task_id, owner, to=TaskStatus.PROCESSING),
-            progress=progress,
-            queue_position=queue_position,
-        )
+        params = {
+            "w_id": task_id,
+            "w_owner": owner,
+            "v_progress": progress,
+            "v_queue_position": queue_position,
+        }
+        return bool(await self._writes.run(_SET_PROGRESS, task_id, params=params))
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
-        return await self._finish(
-            task_id,
-            _owned(task_id, owner, to=TaskStatus.COMPLETED),
-            status=TaskStatus.COMPLETED.value,
-            images=[i.to_json() for i in images],
-            progress=100,
-            queue_position=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=time.time(),
-        )
+        params = {
+            "w_id": task_id,
+            "w_owner": owner,
+            "v_images": [i.to_json() for i in images],
+            "v_updated_at": time.time(),
+        }
+        notify = (FINISHED_CHANNEL, task_id)
+        return bool(await self._writes.run(_COMPLETE, task_id, notify, params))
 
     async def fail(
         self,
