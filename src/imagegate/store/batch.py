@@ -100,7 +100,10 @@ class WriteBatcher:
         try:
             counts = await self._together(batch)
         except StoreUnavailable as exc:
-            for write in batch:
+            # Writes queued behind this batch would only wait as long again for the same
+            # answer: a client hears "unavailable" within one timeout, not two.
+            queued, self._pending = self._pending, []
+            for write in [*batch, *queued]:
                 _settle(write, exc=exc)
         except Exception:
             await self._one_by_one(batch)
