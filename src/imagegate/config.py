@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,6 +29,9 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+# What an acknowledged task and a stored file survive: a process crash (kill -9), or also an
+# OS crash or power loss (an fsync per commit and per file). See docs/durability.md.
+Durability = Literal["crash", "power"]
 
 
 def parse_latency(value: str) -> tuple[float, float]:
@@ -72,6 +75,7 @@ class Settings(BaseSettings):
     lease: Duration = 30.0
     shutdown_grace: Duration = 30.0  # on SIGTERM, how long in-hand tasks may run before release
     sweep_interval: Duration = 60.0
+    durability: Durability = "crash"
 
     local_latency: str = "0"
     local_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)

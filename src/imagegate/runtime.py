@@ -60,7 +60,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         catalog = load_catalog(settings)
-        store = SqlStore(settings.resolved_database_url)
+        store = SqlStore(settings.resolved_database_url, durability=settings.durability)
         signer = URLSigner(settings.signing_secret())
         storage = build_storage(settings, signer)
         signals = Signals()

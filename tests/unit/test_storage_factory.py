@@ -115,3 +115,26 @@ def test_s3_without_any_credentials_is_refused_at_construction(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ValueError, match="IMAGEGATE_S3_ACCESS_KEY_ID"):
         S3Storage("images", endpoint_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    ("durability", "syncs"), [(None, False), ("crash", False), ("power", True)]
+)
+async def test_local_files_are_synced_only_for_power_durability(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str | None, syncs: bool
+) -> None:
+    if durability is not None:
+        monkeypatch.setenv("IMAGEGATE_DURABILITY", durability)
+    storage = build_storage(Settings(data_dir=tmp_path), SIGNER)
+    assert isinstance(storage, LocalStorage)
+    assert storage.sync is syncs
+    await storage.put("t1/0.png", b"picture", "image/png")
+    await storage.put("t1/0.png", b"replaced", "image/png")
+    assert await storage.get("t1/0.png") == b"replaced"
+    assert [p.name for p in (tmp_path / "files" / "t1").iterdir()] == ["0.png"]  # no temp left
+
+
+def test_an_unknown_durability_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEGATE_DURABILITY", "disk")
+    with pytest.raises(ValueError, match="durability"):
+        Settings()

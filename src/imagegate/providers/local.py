@@ -13,6 +13,7 @@ import io
 import random
 import textwrap
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import ClassVar
 
 import httpx
@@ -48,12 +49,9 @@ def render(request: ProviderRequest, index: int = 0) -> bytes:
     rng = _rng(request, index)
     transparent = request.background == "transparent" and request.output_format != "jpeg"
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0) if transparent else _colour(rng))
-    draw = ImageDraw.Draw(image, "RGBA")
     top, bottom = _colour(rng, 160), _colour(rng, 160)
-    for y in range(0, height, max(1, height // 64)):
-        t = y / max(1, height - 1)
-        mix = tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
-        draw.rectangle((0, y, width, y + height // 64 + 1), fill=mix)
+    image.alpha_composite(_gradient(top, bottom, width, height))
+    draw = ImageDraw.Draw(image, "RGBA")
     for _ in range(rng.randint(4, 9)):
         x, y = rng.randrange(width), rng.randrange(height)
         r = rng.randint(min(width, height) // 16, min(width, height) // 4)
@@ -66,9 +64,25 @@ def render(request: ProviderRequest, index: int = 0) -> bytes:
     return _encode(image, request)
 
 
+def _gradient(
+    top: tuple[int, int, int, int], bottom: tuple[int, int, int, int], width: int, height: int
+) -> Image.Image:
+    """A vertical blend from ``top`` to ``bottom``, drawn in C rather than row by row."""
+    mask = Image.linear_gradient("L").resize((width, height))
+    return Image.composite(
+        Image.new("RGBA", mask.size, bottom), Image.new("RGBA", mask.size, top), mask
+    )
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Loading the font costs more than drawing a small picture: once per size."""
+    return ImageFont.load_default(size=size)
+
+
 def _caption(draw: ImageDraw.ImageDraw, prompt: str, width: int, height: int) -> None:
     size = max(10, min(width, height) // 18)
-    font = ImageFont.load_default(size=size)
+    font = _font(size)
     lines = textwrap.wrap(prompt, width=max(8, int(width / (size * 0.6))))[:4]
     text = "\n".join(lines)
     _, top, _, bottom = draw.multiline_textbbox((0, 0), text, font=font)

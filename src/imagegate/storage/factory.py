@@ -12,7 +12,7 @@ def build_storage(settings: Settings, signer: URLSigner) -> Storage:
     """``IMAGEGATE_STORAGE_URL`` unset: files under the data dir; ``s3://bucket/prefix``: S3."""
     url = settings.storage_url
     if not url:
-        return LocalStorage(settings.data_dir / "files", signer)
+        return LocalStorage(settings.data_dir / "files", signer, settings.durability)
     if url.startswith("s3://"):
         # Imported here so a local-only gateway never loads the AWS SDK.
         from imagegate.storage.s3 import S3Storage

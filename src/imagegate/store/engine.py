@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from imagegate.config import Durability
+
 # How long a request may wait for a database connection before answering 503.
 CONNECT_TIMEOUT_S = 5.0
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """An async engine tuned for its dialect (WAL and a busy timeout for SQLite)."""
+def make_engine(url: str, durability: Durability = "crash") -> AsyncEngine:
+    """An async engine tuned for its dialect (WAL, ``durability`` and a busy timeout for SQLite).
+
+    PostgreSQL's durability is the server's own (``synchronous_commit``).
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url, pool_timeout=CONNECT_TIMEOUT_S, connect_args={"timeout": CONNECT_TIMEOUT_S}
         )
-        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, durability))
         return engine
     return create_async_engine(
         url,
@@ -56,12 +62,17 @@ def make_read_engine(url: str) -> AsyncEngine | None:
     )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers run beside the writer and other processes share the file;
-    # synchronous=FULL keeps a commit on disk before the client hears about its task.
+# SQLite's ``synchronous`` per durability. In WAL mode NORMAL writes every commit to the log
+# before it returns (a killed process loses nothing: the OS holds the pages) and syncs at
+# checkpoints; FULL also syncs the log at every commit, surviving power loss.
+SQLITE_SYNCHRONOUS: dict[Durability, str] = {"crash": "NORMAL", "power": "FULL"}
+
+
+def _sqlite_pragmas(durability: Durability, dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer and other processes share the file.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS[durability]}")
     # A writer waits this long for the lock, then the request answers 503 instead of hanging.
     cursor.execute(f"PRAGMA busy_timeout={int(CONNECT_TIMEOUT_S * 1000)}")
     cursor.close()

@@ -6,7 +6,6 @@ number of workers can claim concurrently; SQLite ignores the clause and serialis
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,25 +15,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from imagegate.config import Durability
 from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamState
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
+from imagegate.store.batch import WriteBatcher
 from imagegate.store.engine import is_unavailable, make_engine, make_read_engine
 from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
-# Transitions (one per task step) that may wait for a pooled connection at once. The rest
-# queue here, without the pool's timeout: a worker finishing thousands of tasks together
-# must wait its turn, not fail them as "store unavailable" and redo the work after the lease
-# lapses. Kept below the pool size so reads (the status route) still find a connection.
-TRANSITION_CONCURRENCY = 8
+# PostgreSQL connections the write batcher may hold at once; below the pool size, so claims,
+# renewals and idempotent creates still find one.
+WRITE_CONNECTIONS = 8
 # NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
 FINISHED_CHANNEL = "imagegate_finished"
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
+_NOTIFY = sa.text(
+    "SELECT pg_notify(c, p) FROM unnest(CAST(:channels AS text[]), CAST(:payloads AS text[]))"
+    " AS n(c, p)"
+)
 
 
 def _task(row: Mapping[Any, Any]) -> Task:
@@ -102,14 +105,60 @@ def _owned(task_id: str, owner: str, *, to: TaskStatus) -> sa.ColumnElement[bool
     )
 
 
+def _by_owner(to: TaskStatus) -> sa.ColumnElement[bool]:
+    """``_owned`` with bound parameters (``w_id``, ``w_owner``), for a statement built once."""
+    return sa.and_(
+        tasks.c.id == sa.bindparam("w_id"),
+        tasks.c.lease_owner == sa.bindparam("w_owner"),
+        tasks.c.status.in_(sources_of(to)),
+    )
+
+
+def _value(column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(f"v_{column.name}", type_=column.type)
+
+
+# The hot statements, built once: per call SQLAlchemy would otherwise build the clauses and
+# walk them for their cache key, which dominated a worker finishing thousands of tasks.
+_INSERT = tasks.insert()
+_COMPLETE = (
+    tasks.update()
+    .where(_by_owner(TaskStatus.COMPLETED))
+    .values(
+        status=TaskStatus.COMPLETED.value,
+        images=_value(tasks.c.images),
+        progress=100,
+        queue_position=None,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=_value(tasks.c.updated_at),
+    )
+)
+_SAVE_UPSTREAM = (
+    tasks.update().where(_by_owner(TaskStatus.PROCESSING)).values(upstream=_value(tasks.c.upstream))
+)
+_SET_PROGRESS = (
+    tasks.update()
+    .where(_by_owner(TaskStatus.PROCESSING))
+    .values(progress=_value(tasks.c.progress), queue_position=_value(tasks.c.queue_position))
+)
+
+
 class SqlStore:
     """The store on one SQLAlchemy async engine."""
 
-    def __init__(self, url: str, *, engine: AsyncEngine | None = None) -> None:
+    def __init__(
+        self, url: str, *, engine: AsyncEngine | None = None, durability: Durability = "crash"
+    ) -> None:
         self.url = url
-        self.engine = engine or make_engine(url)
+        self.engine = engine or make_engine(url, durability)
         self.is_postgres = self.engine.dialect.name == "postgresql"
-        self._transitions = asyncio.Semaphore(TRANSITION_CONCURRENCY)
+        # Single-row writes share transactions (group commit). A worker finishing thousands
+        # of tasks together holds one or two pooled connections, not the whole pool, so reads
+        # (the status route) still find one and no write times out waiting for the pool.
+        self._writes = WriteBatcher(
+            self._tx, self._notify_all, flushers=WRITE_CONNECTIONS if self.is_postgres else 1
+        )
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
@@ -122,6 +171,7 @@ class SqlStore:
             await self._fast.start()
 
     async def close(self) -> None:
+        await self._writes.drain()
         if self._fast is not None:
             await self._fast.close()
         if self._reader is not self.engine:
@@ -167,8 +217,9 @@ class SqlStore:
 
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
-            async with self._tx() as conn:
-                await self._insert(conn, task)
+            await self._writes.run(
+                _INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task)
+            )
             return task
         return await self._create_idempotent(task)
 
@@ -178,8 +229,13 @@ class SqlStore:
 
     async def _notify(self, conn: AsyncConnection, channel: str, task_id: str) -> None:
         """Wake listeners in other processes; delivered at commit, dropped on rollback."""
-        if self.is_postgres:
-            await conn.execute(sa.select(sa.func.pg_notify(channel, task_id)))
+        await self._notify_all(conn, [(channel, task_id)])
+
+    async def _notify_all(self, conn: AsyncConnection, sent: Sequence[tuple[str, str]]) -> None:
+        """Several notifications in one statement (one round trip for a whole batch)."""
+        if self.is_postgres and sent:
+            channels, payloads = zip(*sent, strict=True)
+            await conn.execute(_NOTIFY, {"channels": list(channels), "payloads": list(payloads)})
 
     async def _create_idempotent(self, task: Task) -> Task:
         """Insert unless this key already used the idempotency key within the window."""
@@ -301,45 +357,39 @@ class SqlStore:
         async with self._tx() as conn:
             return set((await conn.execute(stmt)).scalars().all())
 
-    async def _update(self, where: sa.ColumnElement[bool], **values: Any) -> bool:
-        async with self._transitions, self._tx() as conn:
-            result = await conn.execute(tasks.update().where(where).values(**values))
-        return bool(result.rowcount)
+    async def _update(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
+        """One conditional UPDATE of one task, committed with whatever else is being written."""
+        return bool(await self._writes.run(tasks.update().where(where).values(**values), task_id))
 
     async def _finish(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
         """A terminal write; on success, waiters in other processes hear of it at commit."""
-        async with self._tx() as conn:
-            result = await conn.execute(tasks.update().where(where).values(**values))
-            if result.rowcount:
-                await self._notify(conn, FINISHED_CHANNEL, task_id)
-        return bool(result.rowcount)
+        update = tasks.update().where(where).values(**values)
+        return bool(await self._writes.run(update, task_id, (FINISHED_CHANNEL, task_id)))
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
-        return await self._update(
-            _owned(task_id, owner, to=TaskStatus.PROCESSING), upstream=upstream.to_json()
-        )
+        params = {"w_id": task_id, "w_owner": owner, "v_upstream": upstream.to_json()}
+        return bool(await self._writes.run(_SAVE_UPSTREAM, task_id, params=params))
 
     async def set_progress(
         self, task_id: str, owner: str, progress: int | None, queue_position: int | None
     ) -> bool:
-        return await self._update(
-            _owned(task_id, owner, to=TaskStatus.PROCESSING),
-            progress=progress,
-            queue_position=queue_position,
-        )
+        params = {
+            "w_id": task_id,
+            "w_owner": owner,
+            "v_progress": progress,
+            "v_queue_position": queue_position,
+        }
+        return bool(await self._writes.run(_SET_PROGRESS, task_id, params=params))
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
-        return await self._finish(
-            task_id,
-            _owned(task_id, owner, to=TaskStatus.COMPLETED),
-            status=TaskStatus.COMPLETED.value,
-            images=[i.to_json() for i in images],
-            progress=100,
-            queue_position=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=time.time(),
-        )
+        params = {
+            "w_id": task_id,
+            "w_owner": owner,
+            "v_images": [i.to_json() for i in images],
+            "v_updated_at": time.time(),
+        }
+        notify = (FINISHED_CHANNEL, task_id)
+        return bool(await self._writes.run(_COMPLETE, task_id, notify, params))
 
     async def fail(
         self,
@@ -368,6 +418,7 @@ class SqlStore:
 
     async def schedule_retry(self, task_id: str, owner: str, run_after: float) -> bool:
         return await self._update(
+            task_id,
             _owned(task_id, owner, to=TaskStatus.PROCESSING),
             run_after=run_after,
             lease_owner=None,
@@ -377,6 +428,7 @@ class SqlStore:
 
     async def release(self, task_id: str, owner: str) -> bool:
         return await self._update(
+            task_id,
             _owned(task_id, owner, to=TaskStatus.PROCESSING),
             lease_owner=None,
             lease_expires_at=None,
@@ -399,6 +451,7 @@ class SqlStore:
     async def request_cancel(self, task_id: str) -> bool:
         now = time.time()
         return await self._update(
+            task_id,
             sa.and_(tasks.c.id == task_id, tasks.c.status == TaskStatus.PROCESSING.value),
             cancel_requested=True,
             # A task waiting for a retry is claimable at once, so a worker stops its job now.

@@ -21,7 +21,9 @@ from imagegate.worker.execute import Context, TaskRun
 
 log = logging.getLogger("imagegate.worker")
 
-CLAIM_BATCH = 100
+# At most this many tasks per claim: a worker with room for thousands fills it in a few
+# statements, while one with the default concurrency still claims only what it can run.
+CLAIM_BATCH = 1000
 
 
 def worker_id() -> str:

@@ -1,0 +1,146 @@
+"""Group commit: single-row writes issued at the same time share one transaction.
+
+A worker finishing many tasks at once used to open one transaction per step, each waiting for
+its own commit (an ``fsync``) and queueing for a pooled connection. The batcher collects the
+writes that arrive while a flush is running and commits them together: each statement keeps
+its own compare-and-swap guard and hands its own row count back to its caller, whose await
+returns only after the commit, so a caller learns nothing a crash could take back.
+
+A statement that fails for any reason but an unreachable database aborts the shared
+transaction; the batch is then retried one statement per transaction, so one bad write never
+decides its batch-mates' results. An unreachable database fails every waiter of the batch
+with ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from imagegate.errors import StoreUnavailable
+
+# Statements per transaction. Each statement is a round trip, and on an event loop busy with
+# thousands of tasks each round trip waits a full turn of the loop, so a batch holds its row
+# locks (delaying claims and lease renewal) for as many turns as it has statements.
+MAX_BATCH = 64
+
+Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+# Sends the notifications of a batch's changed writes inside its transaction: (channel, payload).
+Notify = Callable[[AsyncConnection, Sequence[tuple[str, str]]], Awaitable[None]]
+
+
+@dataclass
+class Write:
+    """One statement, whose row count its caller awaits; ``key`` orders a batch's writes."""
+
+    statement: sa.Executable
+    key: str
+    notify: tuple[str, str] | None = None  # sent when the statement changed a row
+    params: dict[str, Any] | None = None  # for a statement built once with bound parameters
+    result: asyncio.Future[int] = field(default_factory=asyncio.Future)
+
+
+class WriteBatcher:
+    """Runs submitted writes in as few transactions as the database's speed allows.
+
+    Up to ``flushers`` transactions are open at once: one for SQLite (a single writer); on
+    PostgreSQL several, each on its own connection, so a loop turn advances several batches.
+    """
+
+    def __init__(self, begin: Begin, notify: Notify, *, flushers: int = 1) -> None:
+        self._begin = begin
+        self._notify = notify
+        self._flushers = flushers
+        self._active = 0
+        self._pending: list[Write] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def run(
+        self,
+        statement: sa.Executable,
+        key: str,
+        notify: tuple[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> int:
+        """Execute ``statement`` in the next batch; its row count once that batch committed."""
+        write = Write(statement, key, notify, params)
+        self._pending.append(write)
+        self._kick()
+        # The write goes on if the caller stops waiting: a compare-and-swap is safe either way.
+        return await asyncio.shield(write.result)
+
+    async def drain(self) -> None:
+        """Wait until every submitted write has been settled (before closing the engine)."""
+        while self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+
+    def _kick(self) -> None:
+        while self._pending and self._active < self._flushers:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._active += 1
+            flush = asyncio.get_running_loop().create_task(self._flush(batch))
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushed)
+
+    def _flushed(self, flush: asyncio.Task[None]) -> None:
+        self._flushes.discard(flush)
+        self._active -= 1
+        self._kick()
+
+    async def _flush(self, batch: list[Write]) -> None:
+        # One order for every transaction's row locks, so two batches never deadlock; a
+        # stable sort keeps one task's writes in the order they were made.
+        batch.sort(key=lambda w: w.key)
+        try:
+            counts = await self._together(batch)
+        except StoreUnavailable as exc:
+            # Writes queued behind this batch would only wait as long again for the same
+            # answer: a client hears "unavailable" within one timeout, not two.
+            queued, self._pending = self._pending, []
+            for write in [*batch, *queued]:
+                _settle(write, exc=exc)
+        except Exception:
+            await self._one_by_one(batch)
+        else:
+            for write, count in zip(batch, counts, strict=True):
+                _settle(write, count=count)
+        finally:
+            # Cancelled mid-flush (the process is stopping): nobody may wait forever.
+            for write in batch:
+                _settle(write, exc=StoreUnavailable())
+
+    async def _together(self, batch: Sequence[Write]) -> list[int]:
+        async with self._begin() as conn:
+            counts = [await _execute(conn, write) for write in batch]
+            changed = [w.notify for w, n in zip(batch, counts, strict=True) if n and w.notify]
+            if changed:
+                await self._notify(conn, changed)
+        return counts
+
+    async def _one_by_one(self, batch: Sequence[Write]) -> None:
+        for write in batch:
+            try:
+                count = (await self._together([write]))[0]
+            except Exception as exc:
+                _settle(write, exc=exc)
+            else:
+                _settle(write, count=count)
+
+
+async def _execute(conn: AsyncConnection, write: Write) -> int:
+    return int((await conn.execute(write.statement, write.params)).rowcount)
+
+
+def _settle(write: Write, *, count: int = 0, exc: BaseException | None = None) -> None:
+    if write.result.done():
+        return
+    if exc is not None:
+        write.result.set_exception(exc)
+    else:
+        write.result.set_result(count)
