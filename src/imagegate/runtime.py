@@ -134,6 +134,7 @@ class Runtime:
             lease_s=self.settings.lease,
             grace_s=self.settings.shutdown_grace,
         )
+        self.service.runner = self.worker
         sweeper = Sweeper(self.store, self.storage, self.signals, self.settings.sweep_interval)
         self._worker_run = asyncio.create_task(self.worker.run(), name="worker")
         self._background.append(asyncio.create_task(sweeper.run(), name="sweeper"))

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +21,7 @@ from imagegate.catalog import Catalog, ModelSpec, Route
 from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.retry import RetryPolicy
 from imagegate.engine.signals import Signals
+from imagegate.engine.states import TaskStatus
 from imagegate.errors import ProviderAmbiguous, ProviderError, ProviderUnavailable
 from imagegate.providers.base import (
     Completed,
@@ -136,6 +137,10 @@ class TaskRun:
         self._journal = asyncio.Lock()
         self._state = task.upstream or UpstreamState(route="")
         self._provider: Provider | None = None
+        # What a caller in this process may answer from without reading back: the task as its
+        # final write stored it (None until that write succeeded), and the stored images' bytes.
+        self.outcome: Task | None = None
+        self.blobs: dict[str, bytes] = {}
 
     async def execute(self) -> None:
         spec = self.ctx.catalog.model(self.task.model)
@@ -165,13 +170,23 @@ class TaskRun:
         except Fail as fail:
             await self._finish_failed(fail.message, fail.code)
             return
-        await asyncio.shield(self.ctx.store.complete(self.task.id, self.ctx.owner, stored))
+        if await asyncio.shield(self.ctx.store.complete(self.task.id, self.ctx.owner, stored)):
+            self.outcome = replace(
+                self.task, status=TaskStatus.COMPLETED, images=tuple(stored), progress=100
+            )
         self.ctx.signals.finished(self.task.id)
 
     async def _finish_failed(self, message: str, code: str, *, cancelled: bool = False) -> None:
-        await asyncio.shield(
+        if await asyncio.shield(
             self.ctx.store.fail(self.task.id, self.ctx.owner, message, code, cancelled=cancelled)
-        )
+        ):
+            self.outcome = replace(
+                self.task,
+                status=TaskStatus.FAILED,
+                error=message,
+                error_code=code,
+                cancelled=cancelled,
+            )
         self.ctx.signals.finished(self.task.id)
 
     # --- routes -------------------------------------------------------------------------
@@ -373,6 +388,7 @@ class TaskRun:
             raise Fail(_public_message(error), error.error_code) from error
         key = f"{self.task.id}/{index}.{checked.extension}"
         await self.ctx.storage.put(key, checked.data, checked.content_type)
+        self.blobs[key] = checked.data
         return StoredImage(
             key=key,
             content_type=checked.content_type,
