@@ -34,7 +34,7 @@ from imagegate.providers.base import (
 from imagegate.router import Router
 from imagegate.storage.base import Storage
 from imagegate.store.base import Store
-from imagegate.worker.rehost import fetch_image, inspect_image
+from imagegate.worker.rehost import check_image, fetch_image
 
 log = logging.getLogger("imagegate.worker")
 T = TypeVar("T")
@@ -279,16 +279,30 @@ class TaskRun:
         self, provider: Provider, index: int, call: ProviderRequest
     ) -> Completed | Submitted:
         """Submit one call, journaled as in flight first when the vendor runs jobs."""
-        if provider.submits_jobs:
+        journaled = self._journals_submit(provider)
+        if journaled:
             await self._journal_job(index, {"submitting": True})
         try:
             async with self.ctx.router.slot(provider.name):
                 return await provider.submit(call)
         except (ProviderUnavailable, errors.ProviderRejected):
             # Certainly nothing started upstream: a later attempt may submit this call again.
-            if provider.submits_jobs:
+            if journaled:
                 await self._journal_job(index, None)
             raise
+
+    def _journals_submit(self, provider: Provider) -> bool:
+        """Whether a submit must be journaled as in flight before it is sent.
+
+        Not when the vendor deduplicates submits and the model has no other route: the run
+        that replaces a dead one sends the same call to the same vendor, which answers with
+        the job it already started, exactly as if it had found the journal. That saves
+        a commit on every call of such a model.
+        """
+        if not provider.submits_jobs:
+            return False
+        spec = self.ctx.catalog.model(self.task.model)
+        return not (provider.idempotent_submit and spec is not None and len(spec.routes) == 1)
 
     async def _journal_job(self, index: int, job: JobRef | None) -> None:
         async with self._journal:
@@ -383,7 +397,7 @@ class TaskRun:
                 )
             if data is None:
                 raise errors.JobFailed("The provider returned an image without data or URL.")
-            checked = await asyncio.to_thread(inspect_image, data, self.task.request.output_format)
+            checked = await check_image(data, self.task.request.output_format)
         except ProviderError as error:
             raise Fail(_public_message(error), error.error_code) from error
         key = f"{self.task.id}/{index}.{checked.extension}"
