@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from imagegate.store.schema import tasks
 from tests.conftest import GatewayFactory
 from tests.support.gateway import Gateway
-from tests.support.processes import peek, wait_for
+from tests.support.processes import held_by, peek, wait_for
 from tests.support.relay import MODEL, relay
 
 CREATE = "/v1/images/generations"
@@ -78,6 +78,21 @@ def test_an_idempotent_sync_retry_gets_the_same_images(gateway: Gateway) -> None
     assert again.json()["data"][0]["url"].split("?")[0] == url.split("?")[0]
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_sync_request_in_flight_at_sigterm_still_gets_its_images(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gateway = gateway_factory(env={"IMAGEGATE_LOCAL_LATENCY": "2"})
+    assert gateway.process is not None
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, gateway.client() as http:
+        pending = pool.submit(http.post, CREATE, json=BODY, timeout=60)
+        wait_for(lambda: held_by(gateway, gateway.process.pid) == 1, timeout=20)  # type: ignore[union-attr]
+        gateway.stop()
+        answer = pending.result()
+    assert answer.status_code == 200
+    assert answer.json()["data"][0]["url"]
+    assert only_task(gateway)[1:] == ("completed", 1)
 
 
 @pytest.mark.faults

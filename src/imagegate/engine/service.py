@@ -189,14 +189,15 @@ class TaskService:
             self.signals.work_available()
             return SyncResult(await self.wait(task, until - time.monotonic()), {})
         job, result = adopted
-        try:
-            await asyncio.wait_for(asyncio.shield(job), max(0.0, until - time.monotonic()))
-        except TimeoutError:
+        # ``wait`` neither cancels the run when time is up (the result is paid for and kept)
+        # nor raises when the run was cancelled (a stopping worker gave the task back).
+        await asyncio.wait([job], timeout=max(0.0, until - time.monotonic()))
+        if not job.done():
             return SyncResult(task, {})  # still running: the caller answers the task object
         if result.outcome is not None:
             return SyncResult(result.outcome, result.blobs)
-        # The run ended without a final write (a retry was scheduled, the lease was lost):
-        # the task goes on elsewhere, so wait for it like any queued one.
+        # The run ended without a final write (a retry was scheduled, the lease was lost, the
+        # worker stopped): the task goes on elsewhere, so wait for it like any queued one.
         return SyncResult(await self.wait(await self._latest(task), until - time.monotonic()), {})
 
     async def _latest(self, task: Task) -> Task:
