@@ -21,7 +21,7 @@ from imagegate.engine.retry import RetryPolicy
 from imagegate.engine.service import EngineSettings, TaskService
 from imagegate.engine.signals import Signals
 from imagegate.keys import KeyRing
-from imagegate.providers.base import Provider
+from imagegate.providers.base import Provider, ProviderSettings
 from imagegate.providers.registry import build_provider
 from imagegate.router import Router
 from imagegate.storage.base import Storage
@@ -66,9 +66,7 @@ class Runtime:
         signals = Signals()
         http = httpx.AsyncClient(timeout=_timeout(60.0))
         providers = {
-            # Each provider gets its own client: its own timeout and connection pool.
-            name: build_provider(ps, httpx.AsyncClient(timeout=_timeout(ps.timeout_s)))
-            for name, ps in catalog.providers.items()
+            name: build_provider(ps, _provider_client(ps)) for name, ps in catalog.providers.items()
         }
 
         def cancellable(task: Task) -> bool:
@@ -134,6 +132,7 @@ class Runtime:
             lease_s=self.settings.lease,
             grace_s=self.settings.shutdown_grace,
         )
+        self.service.runner = self.worker
         sweeper = Sweeper(self.store, self.storage, self.signals, self.settings.sweep_interval)
         self._worker_run = asyncio.create_task(self.worker.run(), name="worker")
         self._background.append(asyncio.create_task(sweeper.run(), name="sweeper"))
@@ -161,6 +160,15 @@ class Runtime:
         await self.http.aclose()
         await self.storage.aclose()
         await self.store.close()
+
+
+def _provider_client(ps: ProviderSettings) -> httpx.AsyncClient:
+    """Each provider gets its own client: its own timeout, and a connection pool as large as
+    the calls it may have in flight (httpx's default of 100 would queue the rest unseen),
+    each connection kept open for the next call instead of reconnecting."""
+    size = ps.max_concurrency
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    return httpx.AsyncClient(timeout=_timeout(ps.timeout_s), limits=limits)
 
 
 def _timeout(total_s: float) -> httpx.Timeout:

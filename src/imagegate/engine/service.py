@@ -1,4 +1,4 @@
-"""The task service the API calls: create, read, list, cancel and wait, with ownership checks.
+"""The task service the API calls: create, run, read, list, cancel and wait, with ownership checks.
 
 Ownership is enforced here, once: a task of another API key is indistinguishable from a task
 that does not exist.
@@ -6,12 +6,14 @@ that does not exist.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from imagegate.catalog import Catalog
 from imagegate.engine.models import Task
@@ -39,6 +41,41 @@ class EngineSettings:
     wait_poll_s: float = 0.25
 
 
+class RunResult(Protocol):
+    """What a run in this process leaves behind for the request that handed it the task."""
+
+    @property
+    def outcome(self) -> Task | None:
+        """The task as the run's final write stored it; None when no such write happened."""
+
+    @property
+    def blobs(self) -> Mapping[str, bytes]:
+        """The bytes of the images the run stored, by storage key."""
+
+
+class LocalRunner(Protocol):
+    """This process's worker: it can run a task that is stored already claimed by it."""
+
+    @property
+    def owner(self) -> str: ...
+
+    lease_s: float
+
+    def reserve(self) -> bool:
+        """Hold a slot for one task; False when full or stopping."""
+
+    def adopt(self, task: Task | None) -> tuple[asyncio.Task[None], RunResult] | None:
+        """Run ``task`` in the slot held (``None``: give the slot back)."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """A synchronous request's task and, when it ran here, its images' bytes by key."""
+
+    task: Task
+    blobs: Mapping[str, bytes]
+
+
 class TaskService:
     def __init__(
         self,
@@ -56,6 +93,8 @@ class TaskService:
         # A terminal task never changes again (CONTRACT §3: an immutable snapshot), so polls
         # of finished tasks are answered from memory; only live tasks cost a database read.
         self._finished: dict[str, Task] = {}
+        # Set when this process runs a worker: synchronous requests then run here at once.
+        self.runner: LocalRunner | None = None
 
     async def create(
         self,
@@ -66,10 +105,30 @@ class TaskService:
         idempotency_key: str | None = None,
     ) -> Task:
         """Store a new pending task (committed before this returns) and wake a worker."""
+        digest = request_hash(body) if idempotency_key else None
+        task = self._new_task(key_id, create, idempotency_key=idempotency_key, digest=digest)
+        stored = await self.store.create_task(task)
+        if stored.id != task.id and stored.request_hash != digest:
+            raise Conflict(
+                "This Idempotency-Key was already used with a different request body.",
+                code="idempotency_key_reused",
+                param="Idempotency-Key",
+            )
+        if stored.id == task.id:
+            self.signals.work_available()
+        return stored
+
+    def _new_task(
+        self,
+        key_id: str,
+        create: CreateRequest,
+        *,
+        idempotency_key: str | None = None,
+        digest: str | None = None,
+    ) -> Task:
         now = time.time()
         deadline = create.spec.deadline_s or self.settings.default_deadline_s
-        digest = request_hash(body) if idempotency_key else None
-        task = Task(
+        return Task(
             id=new_task_id(),
             key_id=key_id,
             model=create.spec.id,
@@ -83,16 +142,69 @@ class TaskService:
             idempotency_key=idempotency_key,
             request_hash=digest,
         )
-        stored = await self.store.create_task(task)
-        if stored.id != task.id and stored.request_hash != digest:
-            raise Conflict(
-                "This Idempotency-Key was already used with a different request body.",
-                code="idempotency_key_reused",
-                param="Idempotency-Key",
-            )
-        if stored.id == task.id:
+
+    async def run(
+        self,
+        key_id: str,
+        create: CreateRequest,
+        *,
+        body: dict[str, Any],
+        idempotency_key: str | None,
+        within_s: float,
+    ) -> SyncResult:
+        """A synchronous request: its task once terminal, or as it stands after ``within_s``.
+
+        When this process's worker has room, the task is stored already claimed by it and run
+        right here: no claim, no wake-up, no read back. It is a durable task all the same: if
+        this process dies, the lease lapses and another worker finishes it. An idempotent
+        request, or one that finds no room, is queued like any other and waited for.
+        """
+        runner = self.runner
+        if idempotency_key is None and runner is not None and runner.reserve():
+            return await self._run_here(runner, key_id, create, within_s)
+        task = await self.create(key_id, create, body=body, idempotency_key=idempotency_key)
+        return SyncResult(await self.wait(task, within_s), {})
+
+    async def _run_here(
+        self, runner: LocalRunner, key_id: str, create: CreateRequest, within_s: float
+    ) -> SyncResult:
+        until = time.monotonic() + within_s
+        task = self._new_task(key_id, create)
+        task = replace(
+            task,
+            status=TaskStatus.PROCESSING,
+            attempts=1,
+            lease_owner=runner.owner,
+            lease_expires_at=task.created_at + runner.lease_s,
+        )
+        try:
+            await self.store.create_claimed(task)
+        except BaseException:
+            runner.adopt(None)
+            raise
+        adopted = runner.adopt(task)
+        if adopted is None:  # the worker began to stop: hand the task to another one
+            with contextlib.suppress(StoreUnavailable):  # else its lease lapses in time
+                await self.store.release(task.id, runner.owner)
             self.signals.work_available()
-        return stored
+            return SyncResult(await self.wait(task, until - time.monotonic()), {})
+        job, result = adopted
+        # ``wait`` neither cancels the run when time is up (the result is paid for and kept)
+        # nor raises when the run was cancelled (a stopping worker gave the task back).
+        await asyncio.wait([job], timeout=max(0.0, until - time.monotonic()))
+        if not job.done():
+            return SyncResult(task, {})  # still running: the caller answers the task object
+        if result.outcome is not None:
+            return SyncResult(result.outcome, result.blobs)
+        # The run ended without a final write (a retry was scheduled, the lease was lost, the
+        # worker stopped): the task goes on elsewhere, so wait for it like any queued one.
+        return SyncResult(await self.wait(await self._latest(task), until - time.monotonic()), {})
+
+    async def _latest(self, task: Task) -> Task:
+        try:
+            return await self.store.get_task(task.id) or task
+        except StoreUnavailable:
+            return task
 
     async def get(self, key_id: str, task_id: str) -> Task:
         if not is_task_id(task_id):
@@ -130,10 +242,7 @@ class TaskService:
             if left <= 0:
                 break
             await self.signals.wait_finished(task.id, min(left, self.settings.wait_poll_s))
-            try:
-                task = await self.store.get_task(task.id) or task
-            except StoreUnavailable:
-                continue
+            task = await self._latest(task)
         return task
 
     async def cancel(self, key_id: str, task_id: str) -> Task:

@@ -108,3 +108,8 @@ class Store(Protocol):
     async def revoke_key(self, key_id_or_prefix: str, now: float) -> int: ...
 
     async def count_keys(self) -> int: ...
+
+    # tasks: created already claimed
+    async def create_claimed(self, task: Task) -> None:
+        """Insert ``task`` as processing, leased to ``task.lease_owner``, who runs it at once
+        (no idempotency key: such a request takes ``create_task``)."""

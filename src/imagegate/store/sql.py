@@ -544,3 +544,16 @@ class SqlStore:
             return int(
                 (await conn.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar_one()
             )
+
+    # --- tasks: created already claimed --------------------------------------------------
+
+    async def create_claimed(self, task: Task) -> None:
+        """Insert ``task`` already held by ``task.lease_owner`` (status processing, a lease).
+
+        No worker is woken: its owner runs it at once. Should the owner die, the lease lapses
+        and any worker claims it like every other task.
+        """
+        values = _task_values(task)
+        values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
+        async with self._tx() as conn:
+            await conn.execute(tasks.insert().values(**values))

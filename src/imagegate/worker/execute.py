@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +21,7 @@ from imagegate.catalog import Catalog, ModelSpec, Route
 from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.retry import RetryPolicy
 from imagegate.engine.signals import Signals
+from imagegate.engine.states import TaskStatus
 from imagegate.errors import ProviderAmbiguous, ProviderError, ProviderUnavailable
 from imagegate.providers.base import (
     Completed,
@@ -33,7 +34,7 @@ from imagegate.providers.base import (
 from imagegate.router import Router
 from imagegate.storage.base import Storage
 from imagegate.store.base import Store
-from imagegate.worker.rehost import fetch_image, inspect_image
+from imagegate.worker.rehost import check_image, fetch_image
 
 log = logging.getLogger("imagegate.worker")
 T = TypeVar("T")
@@ -136,6 +137,10 @@ class TaskRun:
         self._journal = asyncio.Lock()
         self._state = task.upstream or UpstreamState(route="")
         self._provider: Provider | None = None
+        # What a caller in this process may answer from without reading back: the task as its
+        # final write stored it (None until that write succeeded), and the stored images' bytes.
+        self.outcome: Task | None = None
+        self.blobs: dict[str, bytes] = {}
 
     async def execute(self) -> None:
         spec = self.ctx.catalog.model(self.task.model)
@@ -165,13 +170,23 @@ class TaskRun:
         except Fail as fail:
             await self._finish_failed(fail.message, fail.code)
             return
-        await asyncio.shield(self.ctx.store.complete(self.task.id, self.ctx.owner, stored))
+        if await asyncio.shield(self.ctx.store.complete(self.task.id, self.ctx.owner, stored)):
+            self.outcome = replace(
+                self.task, status=TaskStatus.COMPLETED, images=tuple(stored), progress=100
+            )
         self.ctx.signals.finished(self.task.id)
 
     async def _finish_failed(self, message: str, code: str, *, cancelled: bool = False) -> None:
-        await asyncio.shield(
+        if await asyncio.shield(
             self.ctx.store.fail(self.task.id, self.ctx.owner, message, code, cancelled=cancelled)
-        )
+        ):
+            self.outcome = replace(
+                self.task,
+                status=TaskStatus.FAILED,
+                error=message,
+                error_code=code,
+                cancelled=cancelled,
+            )
         self.ctx.signals.finished(self.task.id)
 
     # --- routes -------------------------------------------------------------------------
@@ -264,16 +279,30 @@ class TaskRun:
         self, provider: Provider, index: int, call: ProviderRequest
     ) -> Completed | Submitted:
         """Submit one call, journaled as in flight first when the vendor runs jobs."""
-        if provider.submits_jobs:
+        journaled = self._journals_submit(provider)
+        if journaled:
             await self._journal_job(index, {"submitting": True})
         try:
             async with self.ctx.router.slot(provider.name):
                 return await provider.submit(call)
         except (ProviderUnavailable, errors.ProviderRejected):
             # Certainly nothing started upstream: a later attempt may submit this call again.
-            if provider.submits_jobs:
+            if journaled:
                 await self._journal_job(index, None)
             raise
+
+    def _journals_submit(self, provider: Provider) -> bool:
+        """Whether a submit must be journaled as in flight before it is sent.
+
+        Not when the vendor deduplicates submits and the model has no other route: the run
+        that replaces a dead one sends the same call to the same vendor, which answers with
+        the job it already started, exactly as if it had found the journal. That saves
+        a commit on every call of such a model.
+        """
+        if not provider.submits_jobs:
+            return False
+        spec = self.ctx.catalog.model(self.task.model)
+        return not (provider.idempotent_submit and spec is not None and len(spec.routes) == 1)
 
     async def _journal_job(self, index: int, job: JobRef | None) -> None:
         async with self._journal:
@@ -368,11 +397,12 @@ class TaskRun:
                 )
             if data is None:
                 raise errors.JobFailed("The provider returned an image without data or URL.")
-            checked = await asyncio.to_thread(inspect_image, data, self.task.request.output_format)
+            checked = await check_image(data, self.task.request.output_format)
         except ProviderError as error:
             raise Fail(_public_message(error), error.error_code) from error
         key = f"{self.task.id}/{index}.{checked.extension}"
         await self.ctx.storage.put(key, checked.data, checked.content_type)
+        self.blobs[key] = checked.data
         return StoredImage(
             key=key,
             content_type=checked.content_type,

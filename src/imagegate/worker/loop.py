@@ -46,12 +46,13 @@ class Worker:
         self.lease_s = lease_s
         self.grace_s = grace_s
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._reserved = 0  # slots held for tasks being created already claimed (``reserve``)
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        return len(self._running) + self._reserved
 
     async def run(self) -> None:
         """Claim and run tasks until ``stop``; then drain."""
@@ -70,6 +71,30 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    # --- tasks handed over directly (a synchronous request run where it arrived) ---------
+
+    @property
+    def owner(self) -> str:
+        return self.ctx.owner
+
+    def reserve(self) -> bool:
+        """Hold a slot for a task about to be created already claimed by this worker."""
+        if self._stop.is_set() or self.in_flight >= self.concurrency:
+            return False
+        self._reserved += 1
+        return True
+
+    def adopt(self, task: Task | None) -> tuple[asyncio.Task[None], TaskRun] | None:
+        """Use the slot ``reserve`` held: run ``task`` (stored as claimed by us) like a claimed
+        one, with its lease renewed and drained on stop. None, and no run, when the worker is
+        stopping (the caller gives the task back) or there is no task (its creation failed)."""
+        self._reserved -= 1
+        if task is None or self._stop.is_set():
+            self._slot_freed.set()
+            return None
+        run = TaskRun(self.ctx, task)
+        return self._start(task, run), run
 
     async def _claim_once(self) -> int:
         room = self.concurrency - self.in_flight
@@ -91,18 +116,21 @@ class Worker:
             self._start(task)
         return len(tasks)
 
-    def _start(self, task: Task) -> None:
-        run = asyncio.create_task(self._guarded(task), name=f"task-{task.id}")
-        self._running[task.id] = run
-        run.add_done_callback(lambda _: self._finished(task.id))
+    def _start(self, task: Task, run: TaskRun | None = None) -> asyncio.Task[None]:
+        job = asyncio.create_task(
+            self._guarded(task, run or TaskRun(self.ctx, task)), name=f"task-{task.id}"
+        )
+        self._running[task.id] = job
+        job.add_done_callback(lambda _: self._finished(task.id))
+        return job
 
     def _finished(self, task_id: str) -> None:
         self._running.pop(task_id, None)
         self._slot_freed.set()
 
-    async def _guarded(self, task: Task) -> None:
+    async def _guarded(self, task: Task, run: TaskRun) -> None:
         try:
-            await TaskRun(self.ctx, task).execute()
+            await run.execute()
         except asyncio.CancelledError:
             raise
         except StoreUnavailable:

@@ -15,7 +15,7 @@ from imagegate.api import deps
 from imagegate.api.errors import envelope
 from imagegate.api.render import URLMaker, task_body
 from imagegate.api.schemas import ImageGenerationRequest, ImagesResponse, TaskObject, errors
-from imagegate.engine.models import Task
+from imagegate.engine.service import SyncResult
 from imagegate.engine.states import TaskStatus
 from imagegate.engine.validation import validate_create
 from imagegate.errors import APIError, InvalidRequest
@@ -88,20 +88,26 @@ async def create_image(request: Request, key_id: str = Depends(deps.key_id)) -> 
     rt = deps.runtime(request)
     body = _decode_body(await request.body(), request.headers.get("content-type", ""))
     create = validate_create(body, rt.catalog, prefer_async=_prefers_async(request))
-    task = await rt.service.create(
-        key_id, create, body=body, idempotency_key=_idempotency_key(request)
-    )
+    idempotency_key = _idempotency_key(request)
     urls = deps.url_maker(request)
     if create.wants_async:
+        task = await rt.service.create(key_id, create, body=body, idempotency_key=idempotency_key)
         return _json(task_body(task, urls))
-    task = await rt.service.wait(task, rt.settings.sync_timeout)
-    return await _sync_answer(rt, task, urls)
+    result = await rt.service.run(
+        key_id,
+        create,
+        body=body,
+        idempotency_key=idempotency_key,
+        within_s=rt.settings.sync_timeout,
+    )
+    return await _sync_answer(rt, result, urls)
 
 
-async def _sync_answer(rt: Runtime, task: Task, urls: URLMaker) -> Response:
+async def _sync_answer(rt: Runtime, result: SyncResult, urls: URLMaker) -> Response:
     """The OpenAI images shape when done; the task object when the sync limit passed."""
+    task = result.task
     if task.status is TaskStatus.COMPLETED:
-        return _json(await _images_body(rt, task, urls))
+        return _json(await _images_body(rt, result, urls))
     if task.status is TaskStatus.FAILED:
         code = task.error_code or "upstream_error"
         status, type_ = _SYNC_FAILURE.get(code, (502, "upstream_error"))
@@ -116,12 +122,13 @@ async def _sync_answer(rt: Runtime, task: Task, urls: URLMaker) -> Response:
     return _json(task_body(task, urls), headers=headers)
 
 
-async def _images_body(rt: Runtime, task: Task, urls: URLMaker) -> dict[str, Any]:
+async def _images_body(rt: Runtime, result: SyncResult, urls: URLMaker) -> dict[str, Any]:
+    task = result.task
     data: list[dict[str, Any]] = []
     expires = urls.expires_at()
     for image in task.images:
         if task.request.response_format == "b64_json":
-            raw = await rt.storage.get(image.key)
+            raw = result.blobs.get(image.key) or await rt.storage.get(image.key)
             item = {"b64_json": base64.b64encode(raw).decode()}
         else:
             item = {"url": urls.url(image.key, expires)}
