@@ -555,5 +555,4 @@ class SqlStore:
         """
         values = _task_values(task)
         values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
-        async with self._tx() as conn:
-            await conn.execute(tasks.insert().values(**values))
+        await self._writes.run(_INSERT, task.id, params=values)
