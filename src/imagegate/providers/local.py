@@ -2,6 +2,8 @@
 
 The picture is deterministic for (prompt, seed, size): colours and shapes come from a hash of
 them, and the prompt is written on it, so a person can tell which request made which image.
+Being deterministic, the last few pictures drawn are kept and a repeated request is not drawn
+again: under a load test of one prompt the worker's CPU goes to the gateway, not to Pillow.
 Latency and a failure rate can be simulated for demos, tests and benchmarks.
 """
 
@@ -12,7 +14,8 @@ import hashlib
 import io
 import random
 import textwrap
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from functools import lru_cache
 from typing import ClassVar
 
@@ -31,6 +34,8 @@ from imagegate.providers.base import (
 )
 
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+# Pictures kept for repeated requests; at most 32 x ~1 MB for 1024x1024 PNGs.
+DRAWN_CACHE_SIZE = 32
 
 
 def _rng(request: ProviderRequest, index: int) -> random.Random:
@@ -102,6 +107,41 @@ def _encode(image: Image.Image, request: ProviderRequest) -> bytes:
     return out.getvalue()
 
 
+def picture_key(request: ProviderRequest) -> Hashable:
+    """Everything ``render`` reads from a request: equal keys draw identical bytes."""
+    return (
+        request.prompt,
+        request.seed,
+        request.width,
+        request.height,
+        request.background,
+        request.output_format,
+        request.output_compression,
+    )
+
+
+class Drawn:
+    """The most recently drawn pictures, by ``picture_key`` and index (least recent evicted)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pictures: OrderedDict[tuple[Hashable, int], bytes] = OrderedDict()
+
+    async def get_or_draw(self, request: ProviderRequest) -> list[bytes]:
+        keys = [(picture_key(request), i) for i in range(request.n)]
+        if all(key in self._pictures for key in keys):
+            for key in keys:
+                self._pictures.move_to_end(key)
+            return [self._pictures[key] for key in keys]
+        images = await asyncio.to_thread(lambda: [render(request, i) for i in range(request.n)])
+        for key, data in zip(keys, images, strict=True):
+            self._pictures[key] = data
+            self._pictures.move_to_end(key)
+        while len(self._pictures) > self.size:
+            self._pictures.popitem(last=False)
+        return images
+
+
 class LocalProvider(Provider):
     """Synchronous provider: every call returns finished images."""
 
@@ -113,6 +153,7 @@ class LocalProvider(Provider):
         super().__init__(settings, http)
         self.latency = parse_latency(str(settings.options.get("latency", "0")))
         self.failure_rate = float(settings.options.get("failure_rate", 0.0))
+        self._drawn = Drawn(DRAWN_CACHE_SIZE)
 
     async def submit(self, request: ProviderRequest) -> Completed | Submitted:
         low, high = self.latency
@@ -120,6 +161,6 @@ class LocalProvider(Provider):
             await asyncio.sleep(random.uniform(low, high))
         if self.failure_rate and random.random() < self.failure_rate:
             raise JobFailed("The local provider simulated a generation failure.")
-        images = await asyncio.to_thread(lambda: [render(request, i) for i in range(request.n)])
+        images = await self._drawn.get_or_draw(request)
         revised = request.prompt.strip()
         return Completed([GeneratedImage(data=data, revised_prompt=revised) for data in images])
