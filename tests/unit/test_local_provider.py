@@ -40,3 +40,12 @@ def test_the_least_recently_used_picture_is_evicted_first() -> None:
     asyncio.run(drawn.get_or_draw(_request("c")))
     assert asyncio.run(drawn.get_or_draw(_request("a")))[0] is a
     assert asyncio.run(drawn.get_or_draw(_request("b")))[0] is not b  # evicted, drawn anew
+
+
+def test_requests_arriving_together_share_one_drawing() -> None:
+    async def together() -> list[list[bytes]]:
+        drawn = Drawn(4)
+        return await asyncio.gather(*(drawn.get_or_draw(_request("a crowd")) for _ in range(50)))
+
+    results = asyncio.run(together())
+    assert all(result is results[0] for result in results)

@@ -121,25 +121,34 @@ def picture_key(request: ProviderRequest) -> Hashable:
 
 
 class Drawn:
-    """The most recently drawn pictures, by ``picture_key`` and index (least recent evicted)."""
+    """The most recently drawn pictures of a request (least recent evicted).
+
+    A picture being drawn is kept as its future, so requests arriving together (a batch of
+    tasks that all woke at once) wait for one drawing instead of each starting their own.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._pictures: OrderedDict[tuple[Hashable, int], bytes] = OrderedDict()
+        self._pictures: OrderedDict[Hashable, asyncio.Future[list[bytes]]] = OrderedDict()
 
     async def get_or_draw(self, request: ProviderRequest) -> list[bytes]:
-        keys = [(picture_key(request), i) for i in range(request.n)]
-        if all(key in self._pictures for key in keys):
-            for key in keys:
-                self._pictures.move_to_end(key)
-            return [self._pictures[key] for key in keys]
-        images = await asyncio.to_thread(lambda: [render(request, i) for i in range(request.n)])
-        for key, data in zip(keys, images, strict=True):
-            self._pictures[key] = data
+        key = (picture_key(request), request.n)
+        drawing = self._pictures.get(key)
+        if drawing is None:
+            drawing = asyncio.ensure_future(
+                asyncio.to_thread(lambda: [render(request, i) for i in range(request.n)])
+            )
+            self._pictures[key] = drawing
+            while len(self._pictures) > self.size:
+                self._pictures.popitem(last=False)
+        else:
             self._pictures.move_to_end(key)
-        while len(self._pictures) > self.size:
-            self._pictures.popitem(last=False)
-        return images
+        try:
+            return await asyncio.shield(drawing)
+        except Exception:
+            if self._pictures.get(key) is drawing:
+                del self._pictures[key]  # a failed drawing is not kept
+            raise
 
 
 class LocalProvider(Provider):
