@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from imagegate.config import Durability
+from imagegate.errors import StoreUnavailable
 
 # How long a request may wait for a database connection before answering 503.
 CONNECT_TIMEOUT_S = 5.0
@@ -76,6 +79,19 @@ def _sqlite_pragmas(durability: Durability, dbapi_conn: Any, _record: Any) -> No
     # A writer waits this long for the lock, then the request answers 503 instead of hanging.
     cursor.execute(f"PRAGMA busy_timeout={int(CONNECT_TIMEOUT_S * 1000)}")
     cursor.close()
+
+
+@contextmanager
+def unavailable_as_store_error() -> Iterator[None]:
+    """A lost or refused database inside the block becomes ``StoreUnavailable`` (503)."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise StoreUnavailable() from exc
+        raise
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -26,7 +26,11 @@ import asyncpg
 import sqlalchemy as sa
 
 from imagegate.errors import StoreUnavailable
-from imagegate.store.engine import CONNECT_TIMEOUT_S, asyncpg_dsn, is_unavailable
+from imagegate.store.engine import (
+    CONNECT_TIMEOUT_S,
+    asyncpg_dsn,
+    unavailable_as_store_error,
+)
 from imagegate.store.schema import metadata
 
 Row = dict[str, Any]
@@ -166,7 +170,7 @@ class PostgresReader:
             self._pool = None
 
     async def first(self, table: str, column: str, value: str) -> Row | None:
-        try:
+        with unavailable_as_store_error():
             try:
                 return await self._fetch(table, column, value)
             except Exception as exc:
@@ -176,12 +180,6 @@ class PostgresReader:
                 # backend): replace them all, so the retry does not meet another dead one.
                 await self._pool.expire_connections()
             return await self._fetch(table, column, value)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise StoreUnavailable() from exc
-            raise
 
     async def _fetch(self, table: str, column: str, value: str) -> Row | None:
         if self._pool is None:

@@ -21,7 +21,7 @@ from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
 from imagegate.store.batch import WriteBatcher
-from imagegate.store.engine import is_unavailable, make_engine, make_read_engine
+from imagegate.store.engine import make_engine, make_read_engine, unavailable_as_store_error
 from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
@@ -181,15 +181,9 @@ class SqlStore:
     @asynccontextmanager
     async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         """A lost or refused database becomes ``StoreUnavailable``."""
-        try:
+        with unavailable_as_store_error():
             async with self.engine.begin() if write else self._reader.connect() as conn:
                 yield conn
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise StoreUnavailable() from exc
-            raise
 
     def _tx(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, committed at the end of the block."""
