@@ -236,3 +236,39 @@ async def test_cancel_pending_and_cancel_requests_are_compare_and_swap(store: Sq
     assert await store.request_cancel(running.id) is True
     [claimed] = await store.claim("w2", 10, time.time(), 30)  # claimable at once to stop it
     assert claimed.cancel_requested
+
+
+async def test_an_unchanged_row_reads_as_the_same_task_and_a_change_as_a_new_one(
+    store: SqlStore, store_factory: StoreFactory
+) -> None:
+    """Polls cache their rendered answer by the Task's identity: it must change with the row,
+    whichever process wrote it."""
+    task = await store.create_task(new_task())
+    first = await store.get_task(task.id)
+    assert first is not None and await store.get_task(task.id) is first
+    other = store_factory()  # another process claims it
+    await other.start()
+    assert len(await other.claim("w2", 1, time.time(), 30)) == 1
+    seen = await store.get_task(task.id)
+    assert seen is not first and seen is not None
+    assert seen.status is TaskStatus.PROCESSING and seen.lease_owner == "w2"
+    assert await other.set_progress(task.id, "w2", 40, None)
+    progressed = await store.get_task(task.id)
+    assert progressed is not None and progressed.progress == 40
+    assert await other.complete(task.id, "w2", [IMAGE])
+    done = await store.get_task(task.id)
+    assert done is not None and done.status is TaskStatus.COMPLETED and done.images == (IMAGE,)
+
+
+async def test_concurrent_reads_each_get_their_own_row(store: SqlStore) -> None:
+    """On PostgreSQL reads arriving together are grouped into one statement; every caller
+    still gets exactly its own row (or None), duplicates and missing ids included."""
+    created = [await store.create_task(new_task(key_id=f"key_{i}")) for i in range(40)]
+    ids = [t.id for t in created] + [t.id for t in created[:10]] + ["igt_missing"] * 5
+    reads = await asyncio.gather(*(store.get_task(i) for i in ids))
+    for task_id, read in zip(ids, reads, strict=True):
+        if task_id == "igt_missing":
+            assert read is None
+        else:
+            assert read is not None and read.id == task_id
+            assert read.key_id == next(t.key_id for t in created if t.id == task_id)

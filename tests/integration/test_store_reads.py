@@ -1,5 +1,6 @@
 """Status reads on PostgreSQL use pooled connections without a ping before each use; a
-connection the database dropped must be replaced without the client noticing."""
+connection the database dropped must be replaced without the client noticing, and reads
+arriving together share their round trips."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from imagegate.store.fastread import GROUPS, PostgresReader, Row
+from imagegate.store.sql import SqlStore
 from tests.conftest import BACKEND, GatewayFactory
+from tests.integration.test_store import new_task
 from tests.support.postgres import fresh_database, postgres_server
 
 
@@ -54,3 +58,28 @@ def test_polls_answer_after_postgres_drops_every_connection(
             answers = [client.get(f"/v1/tasks/{task_id}") for _ in range(5)]
     assert [a.status_code for a in answers] == [200] * 5
     assert {a.json()["status"] for a in answers} == {"pending"}
+
+
+async def test_reads_arriving_together_share_round_trips(pg_admin_url: str) -> None:
+    """A burst of polls costs PostgreSQL a few statements, not one per poll."""
+    with fresh_database(pg_admin_url) as url:
+        store = SqlStore(url)
+        await store.start()
+        try:
+            ids = [(await store.create_task(new_task())).id for _ in range(30)]
+            reader = store._fast
+            assert isinstance(reader, PostgresReader)
+            statements = 0
+            fetch = reader._fetch
+
+            async def counted(table: str, column: str, values: list[str]) -> dict[str, Row]:
+                nonlocal statements
+                statements += 1
+                return await fetch(table, column, values)
+
+            reader._fetch = counted  # type: ignore[method-assign]
+            reads = await asyncio.gather(*(store.get_task(i) for i in ids * 4))
+        finally:
+            await store.close()
+    assert [r.id if r else None for r in reads] == ids * 4
+    assert statements <= 1 + GROUPS  # the first read alone, then the rest grouped

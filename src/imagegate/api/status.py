@@ -3,9 +3,9 @@
 The hot path of every client. ``GET`` is served by ``status_routes`` through the lean layer
 ahead of FastAPI's routing; FastAPI's own routes (``routes/tasks.py``) document the paths
 and give the same ``answer`` where the lean layer defers to routing. No pydantic: a cached
-key lookup, one indexed read (none for a finished task, see ``TaskService.get``) and one
-``json.dumps``. A finished task is an immutable snapshot that answers ``If-None-Match``
-with 304."""
+key lookup, one indexed read (none for a finished task, see ``TaskService.get``) and, only
+when the task changed since its last poll, one ``json.dumps``. A finished task is an
+immutable snapshot that answers ``If-None-Match`` with 304."""
 
 from __future__ import annotations
 
@@ -40,38 +40,60 @@ class Answer:
 
 async def answer(rt: Runtime, request: Request, task_id: str) -> Answer:
     """Authenticate, read and render; an ``APIError`` is for the caller to send as such."""
-    headers = request.headers
-    key_id = await rt.keys.authenticate(headers.get("authorization"))
+    authorization, if_none_match = _read_headers(request.scope)
+    key_id = await rt.keys.authenticate(authorization)
     task = await rt.service.get(key_id, task_id)
     urls = urls_for(rt, request)
+    expires = urls.expires_at() if task.terminal else 0
+    done = _RENDERED.get(task.id)
+    if done is None or done.task is not task or done.expires != expires or done.urls is not urls:
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        done = _RENDERED[task.id] = _render(task, urls, expires, rt.settings.poll_after)
+    if done.tag is not None and if_none_match == done.tag:
+        return Answer(304, done.answer.headers[:2], b"")
+    return done.answer
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """One task's answer, valid while the store hands back the very same ``Task`` (it reads an
+    unchanged row as the same object) and, for a finished task, its URLs' expiry stays."""
+
+    task: Task
+    urls: URLMaker
+    expires: int  # 0 for a live task (no URLs)
+    tag: str | None  # the ETag of a finished task
+    answer: Answer
+
+
+# Polls of one task mostly find it unchanged, so its rendered answer is kept: a poll then
+# skips building the body, json.dumps and, for a finished task, signing and the ETag.
+_RENDERED: dict[str, _Rendered] = {}
+_RENDERED_MAX = 4096
+
+
+def _render(task: Task, urls: URLMaker, expires: int, poll_after: int) -> _Rendered:
     if not task.terminal:
         body = json.dumps(task_body(task, urls)).encode()
-        retry_after = (b"retry-after", str(rt.settings.poll_after).encode())
-        return Answer(200, [_LIVE, retry_after, _length(body), _JSON], body)
-    expires = urls.expires_at()
-    key = (task.id, task.updated_at, expires, urls)
-    done = _SNAPSHOTS.get(key)
-    if done is None:
-        if len(_SNAPSHOTS) >= _SNAPSHOTS_MAX:
-            _SNAPSHOTS.clear()
-        done = _SNAPSHOTS[key] = _snapshot(task, urls, expires)
-    tag, full = done
-    if headers.get("if-none-match") == tag:
-        return Answer(304, full.headers[:2], b"")
-    return full
-
-
-# A finished task renders the same bytes until its URLs' expiry moves on (once a minute), so
-# its answer is kept: polls of finished tasks skip signing, json.dumps and the ETag.
-_SNAPSHOTS: dict[tuple[str, float, int, URLMaker], tuple[str, Answer]] = {}
-_SNAPSHOTS_MAX = 4096
-
-
-def _snapshot(task: Task, urls: URLMaker, expires: int) -> tuple[str, Answer]:
+        retry_after = (b"retry-after", str(poll_after).encode())
+        live = Answer(200, [_LIVE, retry_after, _length(body), _JSON], body)
+        return _Rendered(task, urls, expires, None, live)
     tag = etag(task, expires)
     body = json.dumps(task_body(task, urls, expires)).encode()
     headers = [(b"etag", tag.encode()), _FINISHED, _length(body), _JSON]
-    return tag, Answer(200, headers, body)
+    return _Rendered(task, urls, expires, tag, Answer(200, headers, body))
+
+
+def _read_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """``Authorization`` and ``If-None-Match`` in one pass over the raw headers."""
+    authorization = if_none_match = None
+    for name, value in scope["headers"]:
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+        elif name == b"if-none-match" and if_none_match is None:
+            if_none_match = value.decode("latin-1")
+    return authorization, if_none_match
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:

@@ -33,6 +33,8 @@ WRITE_CONNECTIONS = 8
 # NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
 FINISHED_CHANNEL = "imagegate_finished"
+# Rows read by ``get_task`` remembered with the Task made of each.
+SEEN_ROWS = 4096
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
 _NOTIFY = sa.text(
     "SELECT pg_notify(c, p) FROM unnest(CAST(:channels AS text[]), CAST(:payloads AS text[]))"
@@ -163,6 +165,7 @@ class SqlStore:
         self._reader = make_read_engine(url) or self.engine
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
         self._fast = fast_reader(url, self.engine.dialect)
+        self._seen: dict[str, tuple[Mapping[Any, Any], Task]] = {}
 
     async def start(self) -> None:
         async with self._tx() as conn:
@@ -262,7 +265,18 @@ class SqlStore:
 
     async def get_task(self, task_id: str) -> Task | None:
         row = await self._first(tasks.c.id, task_id)
-        return _task(row) if row else None
+        if row is None:
+            return None
+        # A polled task is mostly unchanged since its last read: the same row gives the same
+        # (immutable) Task, so building it is skipped and callers may cache by identity.
+        seen = self._seen.get(task_id)
+        if seen is not None and (seen[0] is row or seen[0] == row):
+            return seen[1]
+        task = _task(row)
+        if len(self._seen) >= SEEN_ROWS:
+            self._seen.clear()
+        self._seen[task_id] = (row, task)
+        return task
 
     async def _first(self, column: sa.Column[Any], value: str) -> Mapping[Any, Any] | None:
         """The row whose unique ``column`` is ``value``: from the fast reader, or through the
