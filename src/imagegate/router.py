@@ -41,6 +41,8 @@ class Router:
     def plan(self, spec: ModelSpec, exclude: frozenset[str] = frozenset()) -> list[Route]:
         """Routes in the order to try: healthy ones by tier (weighted shuffle), cooling last."""
         routes = [r for r in spec.routes if r.provider not in exclude]
+        if len(routes) < 2:
+            return routes  # nothing to order (most models have one route)
         ordered: list[Route] = []
         for priority in sorted({r.priority for r in routes}):
             ordered.extend(self._weighted_order([r for r in routes if r.priority == priority]))

@@ -60,7 +60,14 @@ class StoredImage:
     revised_prompt: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: ``asdict`` deep-copies field by field, a measurable share of a completion.
+        return {
+            "key": self.key,
+            "content_type": self.content_type,
+            "width": self.width,
+            "height": self.height,
+            "revised_prompt": self.revised_prompt,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoredImage:

@@ -119,6 +119,9 @@ async def all_or_nothing(calls: Sequence[Awaitable[T]]) -> list[T]:
     Unlike a bare ``gather``, no sibling keeps running (and writing to the task) after the
     run has given the task back.
     """
+    if len(calls) == 1:
+        # The common case: nothing to cancel beside it, so no tasks to make.
+        return [await calls[0]]
     jobs = [asyncio.ensure_future(call) for call in calls]
     try:
         return list(await asyncio.gather(*jobs))
