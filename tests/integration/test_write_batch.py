@@ -120,3 +120,19 @@ async def test_sqlite_synchronous_follows_the_durability_setting(
     finally:
         await store.close()
     assert (mode, sync) == ("wal", expected)  # 1 NORMAL, 2 FULL
+
+
+async def test_finishes_sharing_one_statement_keep_their_own_guard(store: SqlStore) -> None:
+    """On PostgreSQL completions of a batch run as one statement: a write whose lease is not
+    the task's changes nothing, whatever its batch-mates do."""
+    ids = await _claimed(store, "w1", TASKS)
+    owners = ["w1" if i % 3 else "w2" for i in range(TASKS)]
+    outcomes = await asyncio.gather(
+        *(store.complete(i, owner, [IMAGE]) for i, owner in zip(ids, owners, strict=True))
+    )
+    assert outcomes == [owner == "w1" for owner in owners]
+    for task_id, owner in zip(ids, owners, strict=True):
+        task = await store.get_task(task_id)
+        assert task is not None
+        expected = TaskStatus.COMPLETED if owner == "w1" else TaskStatus.PROCESSING
+        assert (task.status, task.images) == (expected, (IMAGE,) if owner == "w1" else ())

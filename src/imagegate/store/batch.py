@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,6 +35,13 @@ Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 Notify = Callable[[AsyncConnection, Sequence[tuple[str, str]]], Awaitable[None]]
 
 
+class Together(Protocol):
+    """Runs several writes of one kind (one statement, the same parameter names, distinct
+    keys) as a single statement; the row count of each, in order."""
+
+    async def __call__(self, conn: AsyncConnection, writes: Sequence[Write]) -> list[int]: ...
+
+
 @dataclass
 class Write:
     """One statement, whose row count its caller awaits; ``key`` orders a batch's writes."""
@@ -43,6 +50,7 @@ class Write:
     key: str
     notify: tuple[str, str] | None = None  # sent when the statement changed a row
     params: dict[str, Any] | None = None  # for a statement built once with bound parameters
+    together: Together | None = None  # how writes like this one share one statement
     result: asyncio.Future[int] = field(default_factory=asyncio.Future)
 
 
@@ -67,9 +75,10 @@ class WriteBatcher:
         key: str,
         notify: tuple[str, str] | None = None,
         params: dict[str, Any] | None = None,
+        together: Together | None = None,
     ) -> int:
         """Execute ``statement`` in the next batch; its row count once that batch committed."""
-        write = Write(statement, key, notify, params)
+        write = Write(statement, key, notify, params, together)
         self._pending.append(write)
         self._kick()
         # The write goes on if the caller stops waiting: a compare-and-swap is safe either way.
@@ -117,7 +126,7 @@ class WriteBatcher:
 
     async def _together(self, batch: Sequence[Write]) -> list[int]:
         async with self._begin() as conn:
-            counts = [await _execute(conn, write) for write in batch]
+            counts = await _execute_all(conn, batch)
             changed = [w.notify for w, n in zip(batch, counts, strict=True) if n and w.notify]
             if changed:
                 await self._notify(conn, changed)
@@ -131,6 +140,32 @@ class WriteBatcher:
                 _settle(write, exc=exc)
             else:
                 _settle(write, count=count)
+
+
+async def _execute_all(conn: AsyncConnection, batch: Sequence[Write]) -> list[int]:
+    """Each write's row count: writes of one kind together (one statement a kind, where a kind
+    has two or more writes, each of its own key), the others one by one, in key order."""
+    kinds: dict[tuple[Together, frozenset[str]], list[int]] = {}
+    keys: set[str] = set()
+    alone: list[int] = []
+    for index, write in enumerate(batch):
+        # A key's later writes go alone, after its first: one task's writes keep their order.
+        if write.together is None or write.key in keys:
+            alone.append(index)
+        else:
+            kinds.setdefault((write.together, frozenset(write.params or ())), []).append(index)
+        keys.add(write.key)
+    counts = [0] * len(batch)
+    for (together, _), indexes in kinds.items():
+        if len(indexes) == 1:
+            alone.append(indexes[0])
+            continue
+        changed = await together(conn, [batch[i] for i in indexes])
+        for index, count in zip(indexes, changed, strict=True):
+            counts[index] = count
+    for index in sorted(alone):
+        counts[index] = await _execute(conn, batch[index])
+    return counts
 
 
 async def _execute(conn: AsyncConnection, write: Write) -> int:

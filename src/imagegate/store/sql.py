@@ -6,6 +6,7 @@ number of workers can claim concurrently; SQLite ignores the clause and serialis
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,7 +21,7 @@ from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamSta
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.batch import WriteBatcher
+from imagegate.store.batch import Write, WriteBatcher
 from imagegate.store.engine import make_engine, make_read_engine, unavailable_as_store_error
 from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.migrate import upgrade
@@ -146,6 +147,41 @@ _SET_PROGRESS = (
 )
 
 
+async def _insert_together(conn: AsyncConnection, writes: Sequence[Write]) -> list[int]:
+    """New tasks in one multi-row INSERT; an id already taken fails the batch, which is then
+    retried one write at a time (``WriteBatcher``)."""
+    await conn.execute(_INSERT, [w.params or {} for w in writes])
+    return [1] * len(writes)
+
+
+# Completions in one statement on PostgreSQL, each still under its own compare-and-swap
+# guard; RETURNING tells which of them changed their row.
+_COMPLETE_TOGETHER = sa.text(
+    "UPDATE tasks SET status = :done, images = v.images, progress = 100,"
+    " queue_position = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+    " updated_at = v.updated_at"
+    " FROM unnest(CAST(:ids AS varchar[]), CAST(:owners AS varchar[]),"
+    " CAST(:images AS json[]), CAST(:updated AS float8[])) AS v(id, owner, images, updated_at)"
+    " WHERE tasks.id = v.id AND tasks.lease_owner = v.owner"
+    " AND tasks.status = ANY(CAST(:sources AS varchar[]))"
+    " RETURNING tasks.id"
+)
+
+
+async def _complete_together(conn: AsyncConnection, writes: Sequence[Write]) -> list[int]:
+    params = [w.params or {} for w in writes]
+    values = {
+        "done": TaskStatus.COMPLETED.value,
+        "ids": [p["w_id"] for p in params],
+        "owners": [p["w_owner"] for p in params],
+        "images": [json.dumps(p["v_images"]) for p in params],
+        "updated": [p["v_updated_at"] for p in params],
+        "sources": list(sources_of(TaskStatus.COMPLETED)),
+    }
+    changed = set((await conn.execute(_COMPLETE_TOGETHER, values)).scalars())
+    return [int(p["w_id"] in changed) for p in params]
+
+
 class SqlStore:
     """The store on one SQLAlchemy async engine."""
 
@@ -215,7 +251,7 @@ class SqlStore:
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
             await self._writes.run(
-                _INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task)
+                _INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task), _insert_together
             )
             return task
         return await self._create_idempotent(task)
@@ -397,7 +433,8 @@ class SqlStore:
             "v_updated_at": time.time(),
         }
         notify = (FINISHED_CHANNEL, task_id)
-        return bool(await self._writes.run(_COMPLETE, task_id, notify, params))
+        together = _complete_together if self.is_postgres else None
+        return bool(await self._writes.run(_COMPLETE, task_id, notify, params, together))
 
     async def fail(
         self,
@@ -563,4 +600,4 @@ class SqlStore:
         """
         values = _task_values(task)
         values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
-        await self._writes.run(_INSERT, task.id, params=values)
+        await self._writes.run(_INSERT, task.id, params=values, together=_insert_together)
