@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import CursorResult
 
 from imagegate.errors import StoreUnavailable
 
@@ -30,16 +30,26 @@ from imagegate.errors import StoreUnavailable
 # locks (delaying claims and lease renewal) for as many turns as it has statements.
 MAX_BATCH = 64
 
-Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+class Executor(Protocol):
+    """What a batch's statements run on: an ``AsyncConnection``, or the connection SQLite's
+    batches use on the event loop's thread (``store.fastwrite``)."""
+
+    async def execute(
+        self, statement: sa.Executable, parameters: Any = None
+    ) -> CursorResult[Any]: ...
+
+
+Begin = Callable[[], AbstractAsyncContextManager[Executor]]
 # Sends the notifications of a batch's changed writes inside its transaction: (channel, payload).
-Notify = Callable[[AsyncConnection, Sequence[tuple[str, str]]], Awaitable[None]]
+Notify = Callable[[Executor, Sequence[tuple[str, str]]], Awaitable[None]]
 
 
 class Together(Protocol):
     """Runs several writes of one kind (one statement, the same parameter names, distinct
     keys) as a single statement; the row count of each, in order."""
 
-    async def __call__(self, conn: AsyncConnection, writes: Sequence[Write]) -> list[int]: ...
+    async def __call__(self, conn: Executor, writes: Sequence[Write]) -> list[int]: ...
 
 
 @dataclass
@@ -142,7 +152,7 @@ class WriteBatcher:
                 _settle(write, count=count)
 
 
-async def _execute_all(conn: AsyncConnection, batch: Sequence[Write]) -> list[int]:
+async def _execute_all(conn: Executor, batch: Sequence[Write]) -> list[int]:
     """Each write's row count: writes of one kind together (one statement a kind, where a kind
     has two or more writes, each of its own key), the others one by one, in key order."""
     kinds: dict[tuple[Together, frozenset[str]], list[int]] = {}
@@ -168,7 +178,7 @@ async def _execute_all(conn: AsyncConnection, batch: Sequence[Write]) -> list[in
     return counts
 
 
-async def _execute(conn: AsyncConnection, write: Write) -> int:
+async def _execute(conn: Executor, write: Write) -> int:
     return int((await conn.execute(write.statement, write.params)).rowcount)
 
 

@@ -21,9 +21,10 @@ from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamSta
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.batch import Write, WriteBatcher
+from imagegate.store.batch import Executor, Write, WriteBatcher
 from imagegate.store.engine import make_engine, make_read_engine, unavailable_as_store_error
 from imagegate.store.fastread import ReadBusy, fast_reader
+from imagegate.store.fastwrite import WriterBusy, fast_writer
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
@@ -147,7 +148,7 @@ _SET_PROGRESS = (
 )
 
 
-async def _insert_together(conn: AsyncConnection, writes: Sequence[Write]) -> list[int]:
+async def _insert_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
     """New tasks in one multi-row INSERT; an id already taken fails the batch, which is then
     retried one write at a time (``WriteBatcher``)."""
     await conn.execute(_INSERT, [w.params or {} for w in writes])
@@ -168,7 +169,7 @@ _COMPLETE_TOGETHER = sa.text(
 )
 
 
-async def _complete_together(conn: AsyncConnection, writes: Sequence[Write]) -> list[int]:
+async def _complete_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
     params = [w.params or {} for w in writes]
     values = {
         "done": TaskStatus.COMPLETED.value,
@@ -195,8 +196,11 @@ class SqlStore:
         # of tasks together holds one or two pooled connections, not the whole pool, so reads
         # (the status route) still find one and no write times out waiting for the pool.
         self._writes = WriteBatcher(
-            self._tx, self._notify_all, flushers=WRITE_CONNECTIONS if self.is_postgres else 1
+            self._batch_tx,
+            self._notify_all,
+            flushers=WRITE_CONNECTIONS if self.is_postgres else 1,
         )
+        self._here = fast_writer(url, durability)
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
@@ -211,6 +215,8 @@ class SqlStore:
 
     async def close(self) -> None:
         await self._writes.drain()
+        if self._here is not None:
+            await self._here.close()
         if self._fast is not None:
             await self._fast.close()
         if self._reader is not self.engine:
@@ -227,6 +233,20 @@ class SqlStore:
     def _tx(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, committed at the end of the block."""
         return self._connection(write=True)
+
+    @asynccontextmanager
+    async def _batch_tx(self) -> AsyncIterator[Executor]:
+        """A batch's transaction: on SQLite's loop-thread connection when the write lock is
+        free at once, else on the engine (``store.fastwrite``)."""
+        if self._here is not None:
+            try:
+                async with self._here.transaction() as conn:
+                    yield conn
+                return
+            except WriterBusy:
+                pass
+        async with self._tx() as conn:
+            yield conn
 
     def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for one read, outside any transaction (see ``make_read_engine``)."""
@@ -264,7 +284,7 @@ class SqlStore:
         """Wake listeners in other processes; delivered at commit, dropped on rollback."""
         await self._notify_all(conn, [(channel, task_id)])
 
-    async def _notify_all(self, conn: AsyncConnection, sent: Sequence[tuple[str, str]]) -> None:
+    async def _notify_all(self, conn: Executor, sent: Sequence[tuple[str, str]]) -> None:
         """Several notifications in one statement (one round trip for a whole batch)."""
         if self.is_postgres and sent:
             channels, payloads = zip(*sent, strict=True)
