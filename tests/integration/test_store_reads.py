@@ -5,6 +5,7 @@ arriving together share their round trips."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -14,7 +15,7 @@ import pytest
 from imagegate.store.fastread import GROUPS, PostgresReader, Row
 from imagegate.store.sql import SqlStore
 from tests.conftest import BACKEND, GatewayFactory
-from tests.integration.test_store import new_task
+from tests.integration.test_store import IMAGE, new_task
 from tests.support.postgres import fresh_database, postgres_server
 
 
@@ -83,3 +84,22 @@ async def test_reads_arriving_together_share_round_trips(pg_admin_url: str) -> N
             await store.close()
     assert [r.id if r else None for r in reads] == ids * 4
     assert statements <= 1 + GROUPS  # the first read alone, then the rest grouped
+
+
+async def test_writes_land_after_postgres_drops_every_connection(pg_admin_url: str) -> None:
+    """The batcher's connections are not pinged before use: a batch that finds its
+    connection dead before committing runs again on a fresh one, and nobody sees an error."""
+    with fresh_database(pg_admin_url) as url:
+        store = SqlStore(url)
+        await store.start()
+        try:
+            warm = await asyncio.gather(*(store.create_task(new_task()) for _ in range(20)))
+            database = urlsplit(url).path.lstrip("/")
+            assert await _drop_connections(pg_admin_url, database) > 0
+            made = await asyncio.gather(*(store.create_task(new_task()) for _ in range(20)))
+            claimed = await store.claim("w1", 40, time.time() + 1, 60)
+            done = await asyncio.gather(*(store.complete(t.id, "w1", [IMAGE]) for t in claimed))
+        finally:
+            await store.close()
+    assert len(claimed) == len(warm) + len(made) == 40
+    assert all(done)

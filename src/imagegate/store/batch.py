@@ -31,6 +31,11 @@ from imagegate.errors import StoreUnavailable
 MAX_BATCH = 64
 
 
+class NotBegun(StoreUnavailable):
+    """The transaction's connection was found dead before anything was committed (the
+    database rolled it back): the batch may run again as it is, once."""
+
+
 class Executor(Protocol):
     """What a batch's statements run on: an ``AsyncConnection``, or the connection SQLite's
     batches use on the event loop's thread (``store.fastwrite``)."""
@@ -135,6 +140,12 @@ class WriteBatcher:
                 _settle(write, exc=StoreUnavailable())
 
     async def _together(self, batch: Sequence[Write]) -> list[int]:
+        try:
+            return await self._attempt(batch)
+        except NotBegun:
+            return await self._attempt(batch)  # once more, on a fresh connection
+
+    async def _attempt(self, batch: Sequence[Write]) -> list[int]:
         async with self._begin() as conn:
             counts = await _execute_all(conn, batch)
             changed = [w.notify for w, n in zip(batch, counts, strict=True) if n and w.notify]

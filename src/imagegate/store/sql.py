@@ -21,16 +21,21 @@ from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamSta
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.batch import Executor, Write, WriteBatcher
-from imagegate.store.engine import make_engine, make_read_engine, unavailable_as_store_error
+from imagegate.store.batch import Executor, NotBegun, Write, WriteBatcher
+from imagegate.store.engine import (
+    make_batch_engine,
+    make_engine,
+    make_read_engine,
+    unavailable_as_store_error,
+)
 from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
-# PostgreSQL connections the write batcher may hold at once; below the pool size, so claims,
-# renewals and idempotent creates still find one.
+# PostgreSQL connections of the write batcher (its own engine, ``make_batch_engine``): as
+# many transactions as may be open at once.
 WRITE_CONNECTIONS = 8
 # NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
@@ -201,6 +206,7 @@ class SqlStore:
             flushers=WRITE_CONNECTIONS if self.is_postgres else 1,
         )
         self._here = fast_writer(url, durability)
+        self._batch_engine = make_batch_engine(url, WRITE_CONNECTIONS)
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
@@ -217,6 +223,8 @@ class SqlStore:
         await self._writes.drain()
         if self._here is not None:
             await self._here.close()
+        if self._batch_engine is not None:
+            await self._batch_engine.dispose()
         if self._fast is not None:
             await self._fast.close()
         if self._reader is not self.engine:
@@ -236,8 +244,13 @@ class SqlStore:
 
     @asynccontextmanager
     async def _batch_tx(self) -> AsyncIterator[Executor]:
-        """A batch's transaction: on SQLite's loop-thread connection when the write lock is
-        free at once, else on the engine (``store.fastwrite``)."""
+        """A batch's transaction: on PostgreSQL on the batcher's own engine; on SQLite on
+        the loop-thread connection when the write lock is free soon, else on the engine
+        (``store.fastwrite``)."""
+        if self._batch_engine is not None:
+            async with self._batch_pg() as conn:
+                yield conn
+            return
         if self._here is not None:
             try:
                 async with self._here.transaction() as conn:
@@ -247,6 +260,20 @@ class SqlStore:
                 pass
         async with self._tx() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _batch_pg(self) -> AsyncIterator[AsyncConnection]:
+        assert self._batch_engine is not None
+        committing = False
+        try:
+            with unavailable_as_store_error():
+                async with self._batch_engine.connect() as conn, conn.begin():
+                    yield conn
+                    committing = True  # the block's end sends COMMIT
+        except StoreUnavailable as exc:
+            if not committing and _dropped(exc):
+                raise NotBegun() from exc
+            raise
 
     def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for one read, outside any transaction (see ``make_read_engine``)."""
