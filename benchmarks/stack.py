@@ -42,7 +42,7 @@ def app_from_env() -> ASGIApp:
     """The product app as ``imagegate.api.app.asgi_app`` builds it, plus the trivial route."""
     settings = Settings()
     app = create_app(settings, run_worker=os.environ.get("IMAGEGATE_RUN_WORKER", "1") != "0")
-    return wrap(app, settings, extra=[("/bench/trivial", trivial)])
+    return wrap(app, settings, extra=[("GET", "/bench/trivial", trivial)])
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp
 
 from imagegate import __version__
 from imagegate.api import errors
-from imagegate.api.lean import Handler, LeanRoutes
+from imagegate.api.lean import LeanRoutes, Route
 from imagegate.api.middleware import BodyLimit, RequestId
 from imagegate.api.playground import mount_playground
 from imagegate.api.routes import files, health, images, models, tasks
@@ -50,7 +50,8 @@ def asgi_app(settings: Settings, *, run_worker: bool = True) -> ASGIApp:
     return wrap(create_app(settings, run_worker=run_worker), settings)
 
 
-def wrap(app: FastAPI, settings: Settings, extra: Sequence[tuple[str, Handler]] = ()) -> ASGIApp:
+def wrap(app: FastAPI, settings: Settings, extra: Sequence[Route] = ()) -> ASGIApp:
     """``app`` behind the product's middleware and lean routes (plus ``extra`` lean routes)."""
-    lean = LeanRoutes(app, [*status_routes(app.state.runtime), *extra])
+    runtime = app.state.runtime
+    lean = LeanRoutes(app, [*status_routes(runtime), *images.create_routes(runtime), *extra])
     return RequestId(BodyLimit(lean, settings.max_body_bytes))

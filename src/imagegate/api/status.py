@@ -16,11 +16,9 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from imagegate.api.deps import urls_for
-from imagegate.api.errors import api_error_response, internal_error
-from imagegate.api.lean import Handler
+from imagegate.api.lean import Route, lean
 from imagegate.api.render import URLMaker, etag, task_body
 from imagegate.engine.models import Task
-from imagegate.errors import APIError
 from imagegate.runtime import Runtime
 
 # The three paths of one task, most specific first (FastAPI matched them in this order too).
@@ -33,9 +31,16 @@ _FINISHED = (b"cache-control", b"private, max-age=0")
 
 @dataclass(frozen=True)
 class Answer:
+    """A rendered response, sent as it is (an ASGI app)."""
+
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status}
+        await send({**start, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 async def answer(rt: Runtime, request: Request, task_id: str) -> Answer:
@@ -100,20 +105,11 @@ def _length(body: bytes) -> tuple[bytes, bytes]:
     return (b"content-length", str(len(body)).encode())
 
 
-def status_routes(rt: Runtime) -> list[tuple[str, Handler]]:
+def status_routes(rt: Runtime) -> list[Route]:
     """The lean layer's routes for ``GET`` of a task under each of its three paths."""
 
-    async def handle(scope: Scope, task_id: str, receive: Receive, send: Send) -> None:
-        try:
-            result = await answer(rt, Request(scope), task_id)
-        except APIError as exc:
-            await api_error_response(exc)(scope, receive, send)
-            return
-        except Exception as exc:
-            await internal_error(exc)(scope, receive, send)
-            return
-        start = {"type": "http.response.start", "status": result.status}
-        await send({**start, "headers": result.headers})
-        await send({"type": "http.response.body", "body": result.body})
+    async def respond(scope: Scope, task_id: str, _: Receive) -> Answer:
+        return await answer(rt, Request(scope), task_id)
 
-    return [(prefix, handle) for prefix in STATUS_PREFIXES]
+    handle = lean(respond)
+    return [("GET", prefix, handle) for prefix in STATUS_PREFIXES]

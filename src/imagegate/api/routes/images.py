@@ -10,9 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from imagegate.api import deps
 from imagegate.api.errors import envelope
+from imagegate.api.lean import Route, lean
 from imagegate.api.render import URLMaker, task_body
 from imagegate.api.schemas import ImageGenerationRequest, ImagesResponse, TaskObject, errors
 from imagegate.engine.service import SyncResult
@@ -85,11 +87,29 @@ def _prefers_async(request: Request) -> bool:
     },
 )
 async def create_image(request: Request, key_id: str = Depends(deps.key_id)) -> Response:
-    rt = deps.runtime(request)
+    """Documents the route; requests reach ``create_routes`` first, ahead of FastAPI's routing
+    (this answers where that layer defers, under a root path)."""
+    return await create_answer(deps.runtime(request), request, key_id)
+
+
+def create_routes(rt: Runtime) -> list[Route]:
+    """The lean layer's route for ``POST /v1/images/generations``."""
+
+    async def respond(scope: Scope, _: str, receive: Receive) -> Response:
+        request = Request(scope, receive)
+        key_id = await rt.keys.authenticate(request.headers.get("authorization"))
+        return await create_answer(rt, request, key_id)
+
+    return [("POST", "/v1/images/generations", lean(respond))]
+
+
+async def create_answer(rt: Runtime, request: Request, key_id: str) -> Response:
+    """Create images for ``key_id``: the images when they are ready within the sync limit,
+    else (or when asked to be asynchronous) the task object to poll."""
     body = _decode_body(await request.body(), request.headers.get("content-type", ""))
     create = validate_create(body, rt.catalog, prefer_async=_prefers_async(request))
     idempotency_key = _idempotency_key(request)
-    urls = deps.url_maker(request)
+    urls = deps.urls_for(rt, request)
     if create.wants_async:
         task = await rt.service.create(key_id, create, body=body, idempotency_key=idempotency_key)
         return _json(task_body(task, urls))
