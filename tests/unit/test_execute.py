@@ -1,5 +1,4 @@
-"""Pieces of a task run that need no I/O: splitting into provider calls, all-or-nothing,
-where images are kept."""
+"""Pieces of a task run that need no I/O: splitting into provider calls, all-or-nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import pytest
 from imagegate.catalog import Route
 from imagegate.engine.models import ImageRequest, Task
 from imagegate.engine.states import TaskStatus
-from imagegate.ids import new_task_id
 from imagegate.providers.base import (
     Completed,
     Provider,
@@ -19,8 +17,7 @@ from imagegate.providers.base import (
     ProviderSettings,
     Submitted,
 )
-from imagegate.storage.local import check_key
-from imagegate.worker.execute import all_or_nothing, provider_requests, storage_key
+from imagegate.worker.execute import all_or_nothing, provider_requests
 
 
 class OnePerCall(Provider):
@@ -77,13 +74,3 @@ async def test_all_results_come_back_in_call_order() -> None:
         return v
 
     assert await all_or_nothing([value(1, 0.02), value(2, 0.0)]) == [1, 2]
-
-
-def test_images_are_kept_in_a_bounded_set_of_folders_not_one_per_task() -> None:
-    ids = [new_task_id() for _ in range(2000)]
-    keys = [storage_key(task_id, i % 3, "png") for i, task_id in enumerate(ids)]
-    assert len(set(keys)) == len(keys)
-    folders = {key.split("/")[0] for key in keys}
-    assert len(folders) <= 32 * 32
-    assert all(check_key(key) == key for key in keys)  # valid for every storage
-    assert storage_key(ids[0], 1, "webp") == f"{ids[0][-2:]}/{ids[0]}-1.webp"
