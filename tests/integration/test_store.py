@@ -272,3 +272,19 @@ async def test_concurrent_reads_each_get_their_own_row(store: SqlStore) -> None:
         else:
             assert read is not None and read.id == task_id
             assert read.key_id == next(t.key_id for t in created if t.id == task_id)
+
+
+async def test_renewing_many_leases_returns_exactly_the_ones_still_held(store: SqlStore) -> None:
+    """Renewals go in chunks; across them, a task another worker holds or that finished is
+    reported as not renewed, and only those."""
+    ids = [(await store.create_task(new_task())).id for _ in range(1200)]
+    claimed = await store.claim("w1", 1200, time.time() + 1, 30)
+    assert len(claimed) == 1200
+    finished = set(ids[::7])
+    assert all(await asyncio.gather(*(store.complete(i, "w1", [IMAGE]) for i in finished)))
+    until = time.time() + 300
+    renewed = await store.renew_leases("w1", [*ids, "igt_unknown"], until)
+    assert renewed == set(ids) - finished
+    assert await store.renew_leases("w2", ids[:10], until) == set()
+    held = await store.get_task(ids[1])
+    assert held is not None and held.lease_expires_at == until

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,17 @@ def make_batch_engine(url: str, connections: int) -> AsyncEngine | None:
         pool_timeout=CONNECT_TIMEOUT_S,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30},
     )
+
+
+async def fill_pool(engine: AsyncEngine, connections: int) -> None:
+    """Open ``connections`` connections now and leave them in the pool.
+
+    The batcher's connections would otherwise be opened when its first writes come, which
+    may be 10,000 completions at once: on a loop that busy, a connection's handshake
+    outlasted its timeout, and every one of those writes failed as "unavailable"."""
+    async with contextlib.AsyncExitStack() as opened:
+        for _ in range(connections):
+            await opened.enter_async_context(engine.connect())
 
 
 def asyncpg_dsn(url: str) -> str:

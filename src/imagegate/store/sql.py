@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,6 +24,7 @@ from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
 from imagegate.store.batch import Executor, NotBegun, Write, WriteBatcher
 from imagegate.store.engine import (
+    fill_pool,
     make_batch_engine,
     make_engine,
     make_read_engine,
@@ -40,6 +42,9 @@ WRITE_CONNECTIONS = 8
 # NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
 FINISHED_CHANNEL = "imagegate_finished"
+# Leases renewed per statement (``SqlStore.renew_leases``).
+RENEW_CHUNK = 500
+_ID_ARRAY = postgresql.ARRAY(tasks.c.id.type)
 # Rows read by ``get_task`` remembered with the Task made of each.
 SEEN_ROWS = 4096
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
@@ -161,15 +166,19 @@ async def _insert_together(conn: Executor, writes: Sequence[Write]) -> list[int]
 
 
 # Completions in one statement on PostgreSQL, each still under its own compare-and-swap
-# guard; RETURNING tells which of them changed their row.
+# guard; RETURNING tells which of them changed their row. The rows are locked in id order,
+# as every other multi-row write locks them, so that two such writes never deadlock.
 _COMPLETE_TOGETHER = sa.text(
-    "UPDATE tasks SET status = :done, images = v.images, progress = 100,"
+    "UPDATE tasks SET status = :done, images = s.images, progress = 100,"
     " queue_position = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-    " updated_at = v.updated_at"
-    " FROM unnest(CAST(:ids AS varchar[]), CAST(:owners AS varchar[]),"
+    " updated_at = s.updated_at"
+    " FROM (SELECT t.id, v.images, v.updated_at FROM tasks AS t"
+    " JOIN unnest(CAST(:ids AS varchar[]), CAST(:owners AS varchar[]),"
     " CAST(:images AS json[]), CAST(:updated AS float8[])) AS v(id, owner, images, updated_at)"
-    " WHERE tasks.id = v.id AND tasks.lease_owner = v.owner"
-    " AND tasks.status = ANY(CAST(:sources AS varchar[]))"
+    " ON t.id = v.id"
+    " WHERE t.lease_owner = v.owner AND t.status = ANY(CAST(:sources AS varchar[]))"
+    " ORDER BY t.id FOR UPDATE OF t) AS s"
+    " WHERE tasks.id = s.id"
     " RETURNING tasks.id"
 )
 
@@ -218,6 +227,8 @@ class SqlStore:
             await conn.run_sync(upgrade)
         if self._fast is not None:
             await self._fast.start()
+        if self._batch_engine is not None:
+            await fill_pool(self._batch_engine, WRITE_CONNECTIONS)
 
     async def close(self) -> None:
         await self._writes.drain()
@@ -433,20 +444,35 @@ class SqlStore:
         return [_task(r) for r in rows]
 
     async def renew_leases(self, owner: str, ids: list[str], until: float) -> set[str]:
-        if not ids:
-            return set()
-        stmt = (
-            tasks.update()
-            .where(
-                tasks.c.id.in_(ids),
-                tasks.c.lease_owner == owner,
-                tasks.c.status == TaskStatus.PROCESSING.value,
+        """Renew in chunks of ``RENEW_CHUNK``, each its own short transaction in id order.
+
+        One statement for 10,000 tasks held all their rows while it ran (10,000 bound
+        parameters to build and plan) just as those tasks finished, and locked them in
+        another order than the batched completions did: deadlocks, and completions stalled
+        for seconds."""
+        owned: set[str] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), RENEW_CHUNK):
+            chunk = ordered[start : start + RENEW_CHUNK]
+            async with self._tx() as conn:
+                owned.update((await conn.execute(self._renewal(owner, chunk, until))).scalars())
+        return owned
+
+    def _renewal(self, owner: str, chunk: list[str], until: float) -> sa.Update:
+        mine = [tasks.c.lease_owner == owner, tasks.c.status == TaskStatus.PROCESSING.value]
+        if not self.is_postgres:  # SQLite has one writer: no lock order to keep
+            where = sa.and_(tasks.c.id.in_(chunk), *mine)
+        else:
+            # Lock the rows in id order, as every batch of writes does (``WriteBatcher``).
+            locked = (
+                sa.select(tasks.c.id)
+                .where(tasks.c.id == sa.any_(sa.literal(chunk, _ID_ARRAY)), *mine)
+                .order_by(tasks.c.id)
+                .with_for_update()
+                .subquery()
             )
-            .values(lease_expires_at=until)
-            .returning(tasks.c.id)
-        )
-        async with self._tx() as conn:
-            return set((await conn.execute(stmt)).scalars().all())
+            where = tasks.c.id == locked.c.id
+        return tasks.update().where(where).values(lease_expires_at=until).returning(tasks.c.id)
 
     async def _update(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
         """One conditional UPDATE of one task, committed with whatever else is being written."""
