@@ -40,8 +40,6 @@ Row = dict[str, Any]
 # polling connections on 2 cores, 1 made 37,200 polls/s, 2 made 33,000 and 4 made 28,500:
 # the fewer groups, the more reads each round trip and backend wake-up serves.
 GROUPS = 1
-
-
 # Rows remembered with their decoded form (``_Rows``).
 SEEN_ROWS = 4096
 

@@ -6,7 +6,6 @@ number of workers can claim concurrently; SQLite ignores the clause and serialis
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -22,7 +21,7 @@ from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamSta
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.batch import Executor, NotBegun, Write, WriteBatcher
+from imagegate.store.batch import Executor, NotBegun, WriteBatcher
 from imagegate.store.engine import (
     fill_pool,
     make_batch_engine,
@@ -34,6 +33,7 @@ from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
 from imagegate.store.migrate import upgrade
 from imagegate.store.schema import api_keys, tasks
+from imagegate.store.together import INSERT, complete_together, insert_together
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 # PostgreSQL connections of the write batcher (its own engine, ``make_batch_engine``): as
@@ -134,7 +134,6 @@ def _value(column: sa.Column[Any]) -> sa.BindParameter[Any]:
 
 # The hot statements, built once: per call SQLAlchemy would otherwise build the clauses and
 # walk them for their cache key, which dominated a worker finishing thousands of tasks.
-_INSERT = tasks.insert()
 _COMPLETE = (
     tasks.update()
     .where(_by_owner(TaskStatus.COMPLETED))
@@ -156,45 +155,6 @@ _SET_PROGRESS = (
     .where(_by_owner(TaskStatus.PROCESSING))
     .values(progress=_value(tasks.c.progress), queue_position=_value(tasks.c.queue_position))
 )
-
-
-async def _insert_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
-    """New tasks in one multi-row INSERT; an id already taken fails the batch, which is then
-    retried one write at a time (``WriteBatcher``)."""
-    await conn.execute(_INSERT, [w.params or {} for w in writes])
-    return [1] * len(writes)
-
-
-# Completions in one statement on PostgreSQL, each still under its own compare-and-swap
-# guard; RETURNING tells which of them changed their row. The rows are locked in id order,
-# as every other multi-row write locks them, so that two such writes never deadlock.
-_COMPLETE_TOGETHER = sa.text(
-    "UPDATE tasks SET status = :done, images = s.images, progress = 100,"
-    " queue_position = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-    " updated_at = s.updated_at"
-    " FROM (SELECT t.id, v.images, v.updated_at FROM tasks AS t"
-    " JOIN unnest(CAST(:ids AS varchar[]), CAST(:owners AS varchar[]),"
-    " CAST(:images AS json[]), CAST(:updated AS float8[])) AS v(id, owner, images, updated_at)"
-    " ON t.id = v.id"
-    " WHERE t.lease_owner = v.owner AND t.status = ANY(CAST(:sources AS varchar[]))"
-    " ORDER BY t.id FOR UPDATE OF t) AS s"
-    " WHERE tasks.id = s.id"
-    " RETURNING tasks.id"
-)
-
-
-async def _complete_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
-    params = [w.params or {} for w in writes]
-    values = {
-        "done": TaskStatus.COMPLETED.value,
-        "ids": [p["w_id"] for p in params],
-        "owners": [p["w_owner"] for p in params],
-        "images": [json.dumps(p["v_images"]) for p in params],
-        "updated": [p["v_updated_at"] for p in params],
-        "sources": list(sources_of(TaskStatus.COMPLETED)),
-    }
-    changed = set((await conn.execute(_COMPLETE_TOGETHER, values)).scalars())
-    return [int(p["w_id"] in changed) for p in params]
 
 
 class SqlStore:
@@ -309,7 +269,7 @@ class SqlStore:
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
             await self._writes.run(
-                _INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task), _insert_together
+                INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task), insert_together
             )
             return task
         return await self._create_idempotent(task)
@@ -506,7 +466,7 @@ class SqlStore:
             "v_updated_at": time.time(),
         }
         notify = (FINISHED_CHANNEL, task_id)
-        together = _complete_together if self.is_postgres else None
+        together = complete_together if self.is_postgres else None
         return bool(await self._writes.run(_COMPLETE, task_id, notify, params, together))
 
     async def fail(
@@ -673,4 +633,4 @@ class SqlStore:
         """
         values = _task_values(task)
         values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
-        await self._writes.run(_INSERT, task.id, params=values, together=_insert_together)
+        await self._writes.run(INSERT, task.id, params=values, together=insert_together)

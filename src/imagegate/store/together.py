@@ -1,0 +1,59 @@
+"""Statements that run several writes of one kind as one (``store.batch.Together``).
+
+A batch of writes used to be one statement per write: a round trip and SQLAlchemy's
+execution path each. These forms keep every write's own outcome: an insert either lands or
+fails the statement (the batch is then retried write by write), and a completion reports
+whether its own compare-and-swap guard passed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from imagegate.engine.states import TaskStatus, sources_of
+from imagegate.store.batch import Executor, Write
+from imagegate.store.schema import tasks
+
+INSERT = tasks.insert()  # one task, or many with a list of parameter sets
+
+
+async def insert_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
+    """New tasks in one multi-row INSERT; an id already taken fails the batch, which is then
+    retried one write at a time (``WriteBatcher``)."""
+    await conn.execute(INSERT, [w.params or {} for w in writes])
+    return [1] * len(writes)
+
+
+# Completions in one statement on PostgreSQL, each still under its own compare-and-swap
+# guard; RETURNING tells which of them changed their row. The rows are locked in id order,
+# as every other multi-row write locks them, so that two such writes never deadlock.
+_COMPLETE_TOGETHER = sa.text(
+    "UPDATE tasks SET status = :done, images = s.images, progress = 100,"
+    " queue_position = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+    " updated_at = s.updated_at"
+    " FROM (SELECT t.id, v.images, v.updated_at FROM tasks AS t"
+    " JOIN unnest(CAST(:ids AS varchar[]), CAST(:owners AS varchar[]),"
+    " CAST(:images AS json[]), CAST(:updated AS float8[])) AS v(id, owner, images, updated_at)"
+    " ON t.id = v.id"
+    " WHERE t.lease_owner = v.owner AND t.status = ANY(CAST(:sources AS varchar[]))"
+    " ORDER BY t.id FOR UPDATE OF t) AS s"
+    " WHERE tasks.id = s.id"
+    " RETURNING tasks.id"
+)
+
+
+async def complete_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
+    params = [w.params or {} for w in writes]
+    values = {
+        "done": TaskStatus.COMPLETED.value,
+        "ids": [p["w_id"] for p in params],
+        "owners": [p["w_owner"] for p in params],
+        "images": [json.dumps(p["v_images"]) for p in params],
+        "updated": [p["v_updated_at"] for p in params],
+        "sources": list(sources_of(TaskStatus.COMPLETED)),
+    }
+    changed = set((await conn.execute(_COMPLETE_TOGETHER, values)).scalars())
+    return [int(p["w_id"] in changed) for p in params]
