@@ -183,3 +183,22 @@ async def test_sqlite_log_is_checkpointed_while_the_loop_writes(tmp_path: Path) 
     finally:
         await store.close()
     assert max(sizes) < 8 * 1024 * 1024, sizes  # without checkpoints: 66 MB
+
+
+async def test_sqlite_batches_need_no_engine_connection_when_the_lock_is_free(
+    tmp_path: Path,
+) -> None:
+    """With crash durability a batch commits on the loop's own connection: the threaded
+    engine is not used at all (here it would fail)."""
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'here.db'}")
+    await store.start()
+
+    def no_engine() -> object:
+        raise AssertionError("the batch went through the threaded engine")
+
+    store._tx = no_engine  # type: ignore[method-assign,assignment]
+    try:
+        made = await asyncio.gather(*(store.create_task(new_task()) for _ in range(5)))
+    finally:
+        await store.close()
+    assert len(made) == 5

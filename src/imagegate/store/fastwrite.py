@@ -81,6 +81,7 @@ class SqliteWriter:
         sa.event.listen(self._engine, "begin", _begin_immediate)
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self._wal: bool | None = None  # known at the first transaction, after migrations
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Here]:
@@ -114,6 +115,10 @@ class SqliteWriter:
         return self._begin()
 
     def _begin(self) -> tuple[Connection, RootTransaction]:
+        if self._wal is None:
+            self._wal = _in_wal_mode(self.path)
+        if not self._wal:
+            raise WriterBusy()  # outside WAL mode a commit waits for readers: not on the loop
         conn = self._engine.connect()
         try:
             return conn, conn.begin()
@@ -144,6 +149,18 @@ def _pragmas(dbapi_conn: Any, _record: Any) -> None:
     # fsync (``crash`` durability), and no commit here runs a checkpoint.
     dbapi_conn.execute("PRAGMA synchronous=NORMAL")
     dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _in_wal_mode(path: str) -> bool:
+    """Whether the database keeps a write-ahead log (the engine asks for one; a file system
+    without shared memory, such as some network ones, refuses it)."""
+    conn = sqlite3.connect(path, timeout=CHECKPOINT_WAIT_S, isolation_level=None)
+    try:
+        return bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
 
 
 def _begin_immediate(conn: Connection) -> None:
