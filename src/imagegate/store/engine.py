@@ -136,11 +136,18 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         orig = exc.orig
         if isinstance(orig, sqlite3.OperationalError):
-            return "locked" in str(orig) or "busy" in str(orig)
+            return sqlite_locked(orig)
         return _is_connection_error(orig) or isinstance(exc, sa.exc.OperationalError)
     if isinstance(exc, sa.exc.TimeoutError):
         return True
     return _is_connection_error(exc)
+
+
+def sqlite_locked(exc: BaseException | None) -> bool:
+    """True when SQLite refused because another connection holds a lock."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
 
 
 # SQLSTATE classes of a lost or refused server: connection exception, insufficient resources

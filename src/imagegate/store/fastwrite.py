@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, CursorResult, RootTransaction
 from sqlalchemy.pool import StaticPool
 
 from imagegate.config import Durability
+from imagegate.store.engine import sqlite_locked
 
 log = logging.getLogger("imagegate.store")
 
@@ -124,7 +125,7 @@ class SqliteWriter:
             return conn, conn.begin()
         except sa.exc.OperationalError as exc:
             conn.close()
-            if _locked(exc):
+            if sqlite_locked(exc.orig):
                 raise WriterBusy() from exc
             raise
 
@@ -166,13 +167,6 @@ def _in_wal_mode(path: str) -> bool:
 def _begin_immediate(conn: Connection) -> None:
     # Take the write lock now, so that a busy database is known before anything is written.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _locked(exc: sa.exc.OperationalError) -> bool:
-    orig = exc.orig
-    return isinstance(orig, sqlite3.OperationalError) and (
-        "locked" in str(orig) or "busy" in str(orig)
-    )
 
 
 def _checkpoint(path: str) -> None:

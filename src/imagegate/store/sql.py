@@ -17,7 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagegate.config import Durability
-from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamState
+from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
@@ -32,6 +32,7 @@ from imagegate.store.engine import (
 from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
 from imagegate.store.migrate import upgrade
+from imagegate.store.rows import key_of, task_of, task_values
 from imagegate.store.schema import api_keys, tasks
 from imagegate.store.together import INSERT, complete_together, insert_together
 
@@ -54,60 +55,9 @@ _NOTIFY = sa.text(
 )
 
 
-def _task(row: Mapping[Any, Any]) -> Task:
-    upstream = row["upstream"]
-    return Task(
-        id=row["id"],
-        key_id=row["key_id"],
-        model=row["model"],
-        status=TaskStatus(row["status"]),
-        request=ImageRequest.from_json(row["request"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        deadline_at=row["deadline_at"],
-        expires_at=row["expires_at"],
-        run_after=row["run_after"],
-        attempts=row["attempts"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-        upstream=UpstreamState.from_json(upstream) if upstream else None,
-        images=tuple(StoredImage.from_json(i) for i in row["images"] or ()),
-        error=row["error"],
-        error_code=row["error_code"],
-        cancelled=bool(row["cancelled"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        progress=row["progress"],
-        queue_position=row["queue_position"],
-        idempotency_key=row["idempotency_key"],
-        request_hash=row["request_hash"],
-    )
-
-
-def _task_values(task: Task) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "key_id": task.key_id,
-        "model": task.model,
-        "status": task.status.value,
-        "request": task.request.to_json(),
-        "created_at": task.created_at,
-        "updated_at": task.updated_at,
-        "run_after": task.run_after,
-        "deadline_at": task.deadline_at,
-        "expires_at": task.expires_at,
-        "attempts": task.attempts,
-        "idempotency_key": task.idempotency_key,
-        "request_hash": task.request_hash,
-    }
-
-
 def _dropped(exc: StoreUnavailable) -> bool:
     cause = exc.__cause__
     return isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
-
-
-def _key(row: Mapping[Any, Any]) -> ApiKeyRecord:
-    return ApiKeyRecord(**dict(row))
 
 
 def _owned(task_id: str, owner: str, *, to: TaskStatus) -> sa.ColumnElement[bool]:
@@ -269,13 +219,13 @@ class SqlStore:
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
             await self._writes.run(
-                INSERT, task.id, (NEW_TASK_CHANNEL, task.id), _task_values(task), insert_together
+                INSERT, task.id, (NEW_TASK_CHANNEL, task.id), task_values(task), insert_together
             )
             return task
         return await self._create_idempotent(task)
 
     async def _insert(self, conn: AsyncConnection, task: Task) -> None:
-        await conn.execute(tasks.insert().values(**_task_values(task)))
+        await conn.execute(tasks.insert().values(**task_values(task)))
         await self._notify(conn, NEW_TASK_CHANNEL, task.id)
 
     async def _notify(self, conn: AsyncConnection, channel: str, task_id: str) -> None:
@@ -315,7 +265,7 @@ class SqlStore:
     ) -> Task | None:
         query = sa.select(tasks).where(tasks.c.key_id == key_id, tasks.c.idempotency_key == idem)
         row = (await conn.execute(query)).mappings().first()
-        return _task(row) if row else None
+        return task_of(row) if row else None
 
     async def get_task(self, task_id: str) -> Task | None:
         row = await self._first(tasks.c.id, task_id)
@@ -326,7 +276,7 @@ class SqlStore:
         seen = self._seen.get(task_id)
         if seen is not None and (seen[0] is row or seen[0] == row):
             return seen[1]
-        task = _task(row)
+        task = task_of(row)
         if len(self._seen) >= SEEN_ROWS:
             self._seen.clear()
         self._seen[task_id] = (row, task)
@@ -366,7 +316,7 @@ class SqlStore:
                 )
             )
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
-        return [_task(r) for r in await self._rows(query)]
+        return [task_of(r) for r in await self._rows(query)]
 
     # --- tasks: the worker's transitions -------------------------------------------------
 
@@ -401,7 +351,7 @@ class SqlStore:
         )
         async with self._tx() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        return [_task(r) for r in rows]
+        return [task_of(r) for r in rows]
 
     async def renew_leases(self, owner: str, ids: list[str], until: float) -> set[str]:
         """Renew in chunks of ``RENEW_CHUNK``, each its own short transaction in id order.
@@ -544,7 +494,7 @@ class SqlStore:
         )
         async with self._read() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [_task(r) for r in rows]
+        return [task_of(r) for r in rows]
 
     async def delete_expired(self, now: float, limit: int) -> list[Task]:
         query = (
@@ -554,7 +504,7 @@ class SqlStore:
         )
         async with self._tx() as conn:
             rows = (await conn.execute(query)).mappings().all()
-            doomed = [_task(r) for r in rows]
+            doomed = [task_of(r) for r in rows]
             if doomed:
                 await conn.execute(tasks.delete().where(tasks.c.id.in_([t.id for t in doomed])))
         return doomed
@@ -598,7 +548,7 @@ class SqlStore:
 
     async def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         row = await self._first(api_keys.c.key_hash, key_hash)
-        return _key(row) if row else None
+        return key_of(row) if row else None
 
     async def list_keys(self) -> list[ApiKeyRecord]:
         async with self._read() as conn:
@@ -607,7 +557,7 @@ class SqlStore:
                 .mappings()
                 .all()
             )
-        return [_key(r) for r in rows]
+        return [key_of(r) for r in rows]
 
     async def revoke_key(self, key_id_or_prefix: str, now: float) -> int:
         match = sa.or_(api_keys.c.id == key_id_or_prefix, api_keys.c.prefix == key_id_or_prefix)
@@ -631,6 +581,6 @@ class SqlStore:
         No worker is woken: its owner runs it at once. Should the owner die, the lease lapses
         and any worker claims it like every other task.
         """
-        values = _task_values(task)
+        values = task_values(task)
         values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
         await self._writes.run(INSERT, task.id, params=values, together=insert_together)
