@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from imagegate import catalog_file
+from imagegate import catalog_file, outbound
 from imagegate.catalog import Catalog, default_catalog
 from imagegate.config import Settings
 from imagegate.engine.models import Task
@@ -64,7 +64,7 @@ class Runtime:
         signer = URLSigner(settings.signing_secret())
         storage = build_storage(settings, signer)
         signals = Signals()
-        http = httpx.AsyncClient(timeout=_timeout(60.0))
+        http = outbound.client(60.0)
         providers = {
             name: build_provider(ps, _provider_client(ps)) for name, ps in catalog.providers.items()
         }
@@ -167,9 +167,6 @@ def _provider_client(ps: ProviderSettings) -> httpx.AsyncClient:
     the calls it may have in flight (httpx's default of 100 would queue the rest unseen),
     each connection kept open for the next call instead of reconnecting."""
     size = ps.max_concurrency
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    return httpx.AsyncClient(timeout=_timeout(ps.timeout_s), limits=limits)
-
-
-def _timeout(total_s: float) -> httpx.Timeout:
-    return httpx.Timeout(total_s, connect=min(10.0, total_s))
+    return outbound.client(
+        ps.timeout_s, httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    )

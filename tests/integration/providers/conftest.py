@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from imagegate import outbound
 from tests.fakes.common import FakeVendor
 from tests.fakes.server import serve_app
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    """The client the gateway gives its adapters: httpx on imagegate's transport."""
+    async with outbound.client(5.0) as client:
         yield client
 
 
