@@ -254,12 +254,14 @@ class RawServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(self.answer)
-        await writer.drain()
-        if not self.close_after:
-            await reader.read()  # hold the connection until the client goes
-        writer.close()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(self.answer)
+            await writer.drain()
+            if not self.close_after:
+                await reader.read()  # hold the connection until the client goes
+        finally:  # also when the test's loop ends first and cancels this handler
+            writer.close()
 
     async def __aenter__(self) -> str:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
@@ -332,10 +334,12 @@ async def test_https_with_certificate_verification(tmp_path: Path) -> None:
     server_side.load_cert_chain(cert, key)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecret")
-        await writer.drain()
-        writer.close()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecret")
+            await writer.drain()
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_side)
     url = f"https://localhost:{server.sockets[0].getsockname()[1]}/"
