@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, CursorResult, RootTransaction
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.pool import StaticPool
 
 from imagegate.config import Durability
@@ -79,7 +79,7 @@ class SqliteWriter:
             connect_args={"timeout": 0, "check_same_thread": False, "isolation_level": None},
         )
         sa.event.listen(self._engine, "connect", _pragmas)
-        sa.event.listen(self._engine, "begin", _begin_immediate)
+        self._conn: Connection | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
         self._wal: bool | None = None  # known at the first transaction, after migrations
@@ -91,21 +91,19 @@ class SqliteWriter:
         beside it would keep it from restarting the log, which then only grows."""
         if self._checkpoint is not None:
             await asyncio.shield(self._checkpoint)
-        conn, transaction = await self._begin_soon()
+        conn = await self._begin_soon()
         try:
             yield Here(conn)
-            transaction.commit()
+            self._driver(conn, "COMMIT")
         except BaseException:
-            transaction.rollback()
+            self._rollback(conn)
             raise
-        finally:
-            conn.close()
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and self._checkpoint is None:
             self._commits = 0
             self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
 
-    async def _begin_soon(self) -> tuple[Connection, RootTransaction]:
+    async def _begin_soon(self) -> Connection:
         """Begin; while another connection holds the lock, try again after short pauses (the
         loop serves others meanwhile), since its transactions take well under a millisecond."""
         for pause in BUSY_PAUSES_S:
@@ -115,19 +113,42 @@ class SqliteWriter:
                 await asyncio.sleep(pause)
         return self._begin()
 
-    def _begin(self) -> tuple[Connection, RootTransaction]:
+    def _begin(self) -> Connection:
         if self._wal is None:
             self._wal = _in_wal_mode(self.path)
         if not self._wal:
             raise WriterBusy()  # outside WAL mode a commit waits for readers: not on the loop
-        conn = self._engine.connect()
+        if self._conn is None:
+            # Kept open between transactions. SQLAlchemy never begins or commits on it
+            # (autocommit): its BEGIN, COMMIT and ROLLBACK are the driver calls below,
+            # which cost a fraction of SQLAlchemy's transaction events and pool checkouts.
+            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        # Take the write lock now, so that a busy database is known before anything is written.
         try:
-            return conn, conn.begin()
+            self._driver(self._conn, "BEGIN IMMEDIATE")
         except sa.exc.OperationalError as exc:
-            conn.close()
             if sqlite_locked(exc.orig):
                 raise WriterBusy() from exc
             raise
+        return self._conn
+
+    def _driver(self, conn: Connection, sql: str) -> None:
+        """Run ``sql`` on the driver's connection, its errors wrapped as SQLAlchemy's are."""
+        try:
+            conn.connection.dbapi_connection.execute(sql)  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+    def _rollback(self, conn: Connection) -> None:
+        """Undo the open transaction; a connection that cannot is replaced at the next begin."""
+        try:
+            dbapi = conn.connection.dbapi_connection
+            if dbapi is not None and dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("SQLite rollback failed; reconnecting")
+            self._conn = None
+            conn.invalidate()
 
     async def _run_checkpoint(self) -> None:
         try:
@@ -142,6 +163,9 @@ class SqliteWriter:
     async def close(self) -> None:
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self._engine.dispose()
 
 
@@ -162,11 +186,6 @@ def _in_wal_mode(path: str) -> bool:
         return False
     finally:
         conn.close()
-
-
-def _begin_immediate(conn: Connection) -> None:
-    # Take the write lock now, so that a busy database is known before anything is written.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _checkpoint(path: str) -> None:
