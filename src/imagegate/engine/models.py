@@ -33,12 +33,13 @@ class ImageRequest:
     user: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # Every field is a str or an int, so no deep copy (``asdict``) is needed.
+        values = ((name, getattr(self, name)) for name in _REQUEST_FIELDS)
+        return {name: value for name, value in values if value is not None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImageRequest:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _REQUEST_FIELDS})
 
     @property
     def dimensions(self) -> tuple[int, int] | None:
@@ -47,6 +48,9 @@ class ImageRequest:
             return None
         width, _, height = self.size.partition("x")
         return int(width), int(height)
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(ImageRequest))
 
 
 @dataclass(frozen=True)
