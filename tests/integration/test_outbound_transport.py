@@ -49,6 +49,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             "length": len(body),
             "transfer_encoding": headers.get("transfer-encoding"),
             "query": scope["query_string"].decode(),
+            "cookie": headers.get("cookie"),
         }
         payload = json.dumps(answer).encode()
     elif path == "/chunked":  # no content-length: uvicorn frames the parts as chunks
@@ -68,6 +69,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/close":
         payload = b"bye"
         start["headers"].append((b"connection", b"close"))
+    elif path == "/set-cookie":
+        payload = b"have one"
+        start["headers"].append((b"set-cookie", b"session=tenant-a; Path=/"))
     elif path == "/empty":
         start["status"] = 204
         payload = b""
@@ -139,6 +143,7 @@ async def test_request_bodies_arrive_whole(http: httpx.AsyncClient, base_url: st
         "length": len(BIG),
         "transfer_encoding": None,
         "query": "",
+        "cookie": None,
     }
 
     async def parts() -> AsyncIterator[bytes]:
@@ -186,6 +191,19 @@ async def test_connection_close_is_honoured(http: httpx.AsyncClient, base_url: s
     assert first.text == "bye"
     second = await http.get(f"{base_url}/echo")
     assert second.headers["x-client-port"] != first.headers["x-client-port"]
+
+
+@on_both_loops
+async def test_cookies_an_upstream_sets_are_not_sent_back(
+    http: httpx.AsyncClient, base_url: str
+) -> None:
+    """One client serves every API key: a cookie set during one request must not ride on
+    the next."""
+    assert (await http.get(f"{base_url}/set-cookie")).headers["set-cookie"].startswith("session")
+    assert (await http.get(f"{base_url}/echo")).json()["cookie"] is None
+    async with httpx.AsyncClient() as plain:  # what httpx alone would have done
+        await plain.get(f"{base_url}/set-cookie")
+        assert (await plain.get(f"{base_url}/echo")).json()["cookie"] == "session=tenant-a"
 
 
 @on_both_loops
