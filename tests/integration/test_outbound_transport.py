@@ -269,11 +269,13 @@ class RawServer:
         self.answer = answer
         self.close_after = close_after
         self.connections = 0
+        self.request_lines: list[bytes] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            await reader.readuntil(b"\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.request_lines.append(head.split(b"\r\n", 1)[0])
             writer.write(self.answer)
             await writer.drain()
             if not self.close_after:
@@ -321,6 +323,20 @@ async def test_broken_answers_raise_httpx_errors(
     async with RawServer(answer) as url:
         with pytest.raises(error):
             await http.get(url)
+
+
+@on_both_loops
+async def test_the_environment_proxy_is_used_except_for_no_proxy_hosts(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = RawServer(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\nproxied")
+    async with proxy as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with client(5.0) as http:
+            assert (await http.get("http://upstream.invalid/v1/x")).text == "proxied"
+            assert (await http.get(f"{base_url}/echo")).json()["method"] == "GET"  # direct
+    assert proxy.request_lines == [b"GET http://upstream.invalid/v1/x HTTP/1.1"]
 
 
 @on_both_loops

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.request import getproxies
+
 import httpx
 
 from imagegate.outbound.transport import DEFAULT_LIMITS, Transport
@@ -19,16 +22,54 @@ class Client(httpx.AsyncClient):
     cookie an upstream sets during one must not ride along on the next; and reading every
     answer for cookies cost a measurable share of a call."""
 
-    def __init__(self, timeout: httpx.Timeout, transport: httpx.AsyncBaseTransport) -> None:
-        super().__init__(timeout=timeout, transport=transport)
+    def __init__(
+        self,
+        timeout: httpx.Timeout,
+        transport: httpx.AsyncBaseTransport,
+        mounts: dict[str, httpx.AsyncBaseTransport | None],
+    ) -> None:
+        super().__init__(timeout=timeout, transport=transport, mounts=mounts)
         self._cookies = _NoCookies()  # where httpx keeps the jar its ``cookies`` property gives
 
 
 def client(total_s: float, limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
     """A client on imagegate's transport, ``total_s`` for reads and writes and at most 10 s
-    to connect."""
+    to connect; through the environment's proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) when
+    it names any."""
     timeout = httpx.Timeout(total_s, connect=min(10.0, total_s))
-    return Client(timeout=timeout, transport=Transport(limits))
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
+        for pattern, proxy in environment_proxies().items()
+    }
+    return Client(timeout, Transport(limits), mounts)
 
 
-__all__ = ["Client", "Transport", "client"]
+def environment_proxies() -> dict[str, str | None]:
+    """httpx's URL patterns for the environment's proxies (None: go direct), as httpx reads
+    them itself for a client without a transport of its own, which this one has."""
+    found = getproxies()
+    patterns: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        if found.get(scheme):
+            proxy = found[scheme]
+            patterns[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if host:
+            patterns[_direct_pattern(host)] = None
+    return patterns
+
+
+def _direct_pattern(host: str) -> str:
+    """The pattern of a ``NO_PROXY`` entry: a domain covers its subdomains (curl's rule)."""
+    if "://" in host:
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"all://{host}" if host.lower() == "localhost" else f"all://*{host}"
+    return f"all://[{host}]" if address.version == 6 else f"all://{host}"
+
+
+__all__ = ["Client", "Transport", "client", "environment_proxies"]

@@ -2,8 +2,8 @@
 limits and timeouts, and httpx's exception classes, so adapters keep their
 ``httpx.AsyncClient`` and cannot tell the difference (except in CPU per request).
 
-Only HTTP/1.1 over TCP, with TLS for https. Proxies configured through the environment stay
-with httpx's own transports, which the client mounts for them.
+Only HTTP/1.1 over TCP, with TLS for https. Requests through the environment's proxies go
+through httpx's own transports, which ``outbound.client`` mounts for them.
 """
 
 from __future__ import annotations
