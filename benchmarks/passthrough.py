@@ -1,9 +1,10 @@
 """Benchmark 2: synchronous passthrough, imagegate and LiteLLM's proxy before one fast upstream.
 
 Both proxies run 2 server processes in front of ``benchmarks.upstream`` and receive the same
-synchronous ``POST /v1/images/generations``. Requests/s is measured with many connections;
-added latency with one connection (no queueing), as the difference between the proxy's
-quantile and the same quantile measured directly against the upstream in the same run.
+synchronous ``POST /v1/images/generations``. Requests/s is measured with many connections
+(the best of three rounds); added latency with one connection (no queueing), as the
+difference between the proxy's quantile and the same quantile measured directly against the
+upstream in the same run.
 
 imagegate does more than forward: it stores the task, checks and stores the image, and
 serves it from its own storage. LiteLLM, pinned at ``litellm[proxy]==1.106.2``, runs from its
@@ -26,6 +27,9 @@ from benchmarks.report import Options, Row, fmt_ms, procs
 LITELLM = "litellm[proxy]==1.106.2"
 LITELLM_VENV = REPO / "benchmarks" / ".venv-litellm"
 CONNECTIONS = 32
+# LiteLLM's rate moved between 132 and 271 req/s from one run to the next on the same
+# machine; the best of a few rounds, for every proxy alike, is the fairer comparison.
+BUSY_ROUNDS = 3
 MODEL = "bench-image"
 BODY = json.dumps({"model": MODEL, "prompt": "a benchmark square", "size": "64x64"})
 
@@ -98,15 +102,15 @@ def _plan(url: str, connections: int, duration: float) -> dict[str, Any]:
 
 
 def measure(opts: Options, url: str) -> tuple[LoadResult, LoadResult]:
-    """(throughput with many connections, latency with one)."""
+    """(throughput with many connections, the best of ``BUSY_ROUNDS``; latency with one)."""
     duration = 2.0 if opts.quick else 8.0
     run_load(_plan(url, CONNECTIONS, 1.0), opts.wrk)  # warm pools and caches
-    busy = run_load(_plan(url, CONNECTIONS, duration), opts.wrk)
+    rounds = [run_load(_plan(url, CONNECTIONS, duration), opts.wrk) for _ in range(BUSY_ROUNDS)]
     calm = run_load(_plan(url, 1, duration), opts.wrk)
-    for result in (busy, calm):
+    for result in (*rounds, calm):
         if result.errors:
             raise RuntimeError(f"{result.errors} failed requests against {url}")
-    return busy, calm
+    return max(rounds, key=lambda r: r.rps), calm
 
 
 def run(opts: Options) -> list[Row]:
