@@ -190,10 +190,10 @@ async def _send_request(connection: Connection, request: httpx.Request) -> None:
     head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
     head += [b"%s: %s\r\n" % pair for pair in request.headers.raw]
     head.append(b"\r\n")
-    chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
     if isinstance(request.stream, httpx.ByteStream):
         await connection.write(b"".join(head) + request.content)
         return
+    chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
     await connection.write(b"".join(head))
     async for chunk in request.stream:  # type: ignore[union-attr]
         if chunk:
