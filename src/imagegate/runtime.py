@@ -108,7 +108,7 @@ class Runtime:
         await self.keys.bootstrap(self.settings.api_keys)
         if self.store.is_postgres:
             # Other processes' new and finished tasks reach this one through NOTIFY.
-            listener = Listener(self.store.url, self.signals)
+            listener = Listener(self.store.url, self.signals, self.store.live)
             self._background.append(asyncio.create_task(listener.run(), name="listener"))
         if run_worker:
             self.start_worker()

@@ -1,4 +1,5 @@
-"""Fixtures of the process-level tests: ``imagegate worker`` processes beside a gateway."""
+"""Fixtures of the integration tests: ``imagegate worker`` processes beside a gateway, and a
+PostgreSQL server for behaviour that is PostgreSQL's own."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.conftest import BACKEND
 from tests.support.gateway import Gateway
+from tests.support.postgres import postgres_server
 from tests.support.processes import WorkerProcess
 
 WorkerFactory = Callable[..., WorkerProcess]
@@ -25,3 +28,14 @@ def worker_factory() -> Iterator[WorkerFactory]:
     yield make
     for worker in started:
         worker.kill()
+
+
+@pytest.fixture(scope="module")
+def pg_admin_url(postgres_admin_url: str | None) -> Iterator[str]:
+    """For behaviour that is PostgreSQL's own, which runs on PostgreSQL in the SQLite pass too."""
+    if postgres_admin_url is not None:
+        yield postgres_admin_url
+        return
+    assert BACKEND != "postgres"
+    with postgres_server() as url:
+        yield url

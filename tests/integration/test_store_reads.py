@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import asyncpg
-import pytest
 
 from imagegate.store.fastread import GROUPS, PostgresReader, Row
 from imagegate.store.sql import SqlStore
-from tests.conftest import BACKEND, GatewayFactory
+from tests.conftest import GatewayFactory
 from tests.integration.test_store import IMAGE, new_task
-from tests.support.postgres import fresh_database, postgres_server
-
-
-@pytest.fixture(scope="module")
-def pg_admin_url(postgres_admin_url: str | None) -> Iterator[str]:
-    """This behaviour is PostgreSQL's own, so it runs on PostgreSQL in the SQLite pass too."""
-    if postgres_admin_url is not None:
-        yield postgres_admin_url
-        return
-    assert BACKEND != "postgres"
-    with postgres_server() as url:
-        yield url
+from tests.support.postgres import fresh_database
 
 
 async def _drop_connections(admin_url: str, database: str) -> int:

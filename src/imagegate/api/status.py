@@ -3,8 +3,9 @@
 The hot path of every client. ``GET`` is served by ``status_routes`` through the lean layer
 ahead of FastAPI's routing; FastAPI's own routes (``routes/tasks.py``) document the paths
 and give the same ``answer`` where the lean layer defers to routing. No pydantic: a cached
-key lookup, one indexed read (none for a finished task, see ``TaskService.get``) and, only
-when the task changed since its last poll, one ``json.dumps``. A finished task is an
+key lookup, one indexed read (none for a finished task, see ``TaskService.get``, nor on
+PostgreSQL for a live task no notice said changed, see ``store.live``) and, only when the
+task changed since its last poll, one ``json.dumps``. A finished task is an
 immutable snapshot that answers ``If-None-Match`` with 304."""
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ async def answer(rt: Runtime, request: Request, task_id: str) -> Answer:
     """Authenticate, read and render; an ``APIError`` is for the caller to send as such."""
     authorization, if_none_match = _read_headers(request.scope)
     key_id = await rt.keys.authenticate(authorization)
-    task = await rt.service.get(key_id, task_id)
+    task = await rt.service.get(key_id, task_id, recent=True)
     urls = urls_for(rt, request)
     expires = urls.expires_at() if task.terminal else 0
     done = _RENDERED.get(task.id)

@@ -206,10 +206,12 @@ class TaskService:
         except StoreUnavailable:
             return task
 
-    async def get(self, key_id: str, task_id: str) -> Task:
+    async def get(self, key_id: str, task_id: str, *, recent: bool = False) -> Task:
+        """The key's task; ``recent`` for a poll, which may be answered from memory (see
+        ``Store.get_task``), never for a decision such as a cancel."""
         if not is_task_id(task_id):
             raise TaskNotFound()
-        task = self._finished.get(task_id) or await self.store.get_task(task_id)
+        task = self._finished.get(task_id) or await self.store.get_task(task_id, recent=recent)
         if task is None or task.key_id != key_id or task.expires_at < time.time():
             raise TaskNotFound()
         if task.terminal and task_id not in self._finished:

@@ -42,7 +42,9 @@ class Store(Protocol):
         """Insert ``task``; with an idempotency key already used by its API key within the
         window, return the existing task instead (the caller compares request hashes)."""
 
-    async def get_task(self, task_id: str) -> Task | None: ...
+    async def get_task(self, task_id: str, *, recent: bool = False) -> Task | None:
+        """``recent``: a live task may come from memory, as another process changed it up to
+        a notice's delivery ago (``store.live``); without it, always as stored."""
 
     async def list_tasks(
         self,

@@ -1,10 +1,12 @@
-"""PostgreSQL LISTEN/NOTIFY: wake idle workers and synchronous waiters in other processes.
+"""PostgreSQL LISTEN/NOTIFY: wake idle workers and synchronous waiters in other processes,
+and tell the store which remembered live tasks changed.
 
-The store sends ``pg_notify`` in the transaction that creates a task or finishes one, so a
-listener hears of it the moment it commits. One dedicated connection per process listens on
-both channels and turns each notification into a ``Signals`` call. Notifications are only
-hints: a listener that was disconnected misses some, so on every (re)connect it raises the
-new-work signal and the worker looks at the store itself.
+The store sends ``pg_notify`` in the transaction that creates, changes or finishes a task, so
+a listener hears of it the moment it commits. One dedicated connection per process listens on
+the three channels and turns each notification into a ``Signals`` call or a ``LiveTasks``
+one. For the signals notifications are only hints: a listener that was disconnected misses
+some, so on every (re)connect it raises the new-work signal and the worker looks at the store
+itself. The store's memory of live tasks is trusted only while the listener is connected.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import asyncpg
 
 from imagegate.engine.signals import Signals
 from imagegate.store.engine import asyncpg_dsn
-from imagegate.store.sql import FINISHED_CHANNEL, NEW_TASK_CHANNEL
+from imagegate.store.live import LiveTasks
+from imagegate.store.sql import CHANGED_CHANNEL, FINISHED_CHANNEL, NEW_TASK_CHANNEL
 
 log = logging.getLogger("imagegate.store")
 
@@ -31,12 +34,14 @@ class Listener:
         self,
         url: str,
         signals: Signals,
+        live: LiveTasks,
         *,
         reconnect_s: float = 1.0,
         check_s: float = 5.0,
     ) -> None:
         self.dsn = asyncpg_dsn(url)
         self.signals = signals
+        self.live = live
         self.reconnect_s = reconnect_s
         self.check_s = check_s
         self.connected = asyncio.Event()
@@ -54,10 +59,17 @@ class Listener:
     async def _listen_once(self) -> None:
         conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         lost = asyncio.Event()
+
+        def on_lost(_conn: object) -> None:
+            self.live.distrust()
+            lost.set()
+
         try:
-            conn.add_termination_listener(lambda _conn: lost.set())
+            conn.add_termination_listener(on_lost)
             await conn.add_listener(NEW_TASK_CHANNEL, self._on_new_task)
             await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
+            await conn.add_listener(CHANGED_CHANNEL, self._on_changed)
+            self.live.trust()
             self.connected.set()
             # Anything created while we were away was not announced to us: look now.
             self.signals.work_available()
@@ -69,10 +81,15 @@ class Listener:
                     # A server that vanished without closing the socket is found here.
                     await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT_S)
         finally:
+            self.live.distrust()
             conn.terminate()
 
     def _on_new_task(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
         self.signals.work_available()
 
     def _on_finished(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.live.changed(payload)
         self.signals.finished(payload)
+
+    def _on_changed(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.live.changed(payload)

@@ -21,7 +21,7 @@ from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.batch import Executor, NotBegun, WriteBatcher
+from imagegate.store.batch import Executor, NotBegun, Together, WriteBatcher
 from imagegate.store.engine import (
     fill_pool,
     make_batch_engine,
@@ -31,6 +31,7 @@ from imagegate.store.engine import (
 )
 from imagegate.store.fastread import ReadBusy, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
+from imagegate.store.live import LiveTasks
 from imagegate.store.migrate import upgrade
 from imagegate.store.rows import key_of, task_of, task_values
 from imagegate.store.schema import api_keys, tasks
@@ -40,9 +41,11 @@ IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 # PostgreSQL connections of the write batcher (its own engine, ``make_batch_engine``): as
 # many transactions as may be open at once.
 WRITE_CONNECTIONS = 8
-# NOTIFY channels (PostgreSQL): a task was created, a task became terminal. Payload: its id.
+# NOTIFY channels (PostgreSQL): a task was created, became terminal, or changed otherwise in
+# what a poll shows (``store.live``). Payload: its id.
 NEW_TASK_CHANNEL = "imagegate_tasks"
 FINISHED_CHANNEL = "imagegate_finished"
+CHANGED_CHANNEL = "imagegate_changed"
 # Leases renewed per statement (``SqlStore.renew_leases``).
 RENEW_CHUNK = 500
 _ID_ARRAY = postgresql.ARRAY(tasks.c.id.type)
@@ -131,6 +134,8 @@ class SqlStore:
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
         self._fast = fast_reader(url, self.engine.dialect)
         self._seen: dict[str, tuple[Mapping[Any, Any], Task]] = {}
+        # Trusted only while this process's listener hears every change (PostgreSQL).
+        self.live = LiveTasks()
 
     async def start(self) -> None:
         async with self._tx() as conn:
@@ -267,10 +272,21 @@ class SqlStore:
         row = (await conn.execute(query)).mappings().first()
         return task_of(row) if row else None
 
-    async def get_task(self, task_id: str) -> Task | None:
+    async def get_task(self, task_id: str, *, recent: bool = False) -> Task | None:
+        if recent:
+            kept = self.live.get(task_id)
+            if kept is not None:
+                return kept
+        mark = self.live.mark()
         row = await self._first(tasks.c.id, task_id)
         if row is None:
             return None
+        task = self._task(task_id, row)
+        if recent:
+            self.live.keep(task, mark)
+        return task
+
+    def _task(self, task_id: str, row: Mapping[Any, Any]) -> Task:
         # A polled task is mostly unchanged since its last read: the same row gives the same
         # (immutable) Task, so building it is skipped and callers may cache by identity.
         seen = self._seen.get(task_id)
@@ -349,9 +365,14 @@ class SqlStore:
             )
             .returning(*tasks.c)
         )
+        if self.is_postgres:  # a notice per claimed row, in the same round trip
+            stmt = stmt.returning(sa.func.pg_notify(CHANGED_CHANNEL, tasks.c.id))
         async with self._tx() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        return [task_of(r) for r in rows]
+        claimed = [task_of(r) for r in rows]
+        for task in claimed:
+            self.live.changed(task.id)
+        return claimed
 
     async def renew_leases(self, owner: str, ids: list[str], until: float) -> set[str]:
         """Renew in chunks of ``RENEW_CHUNK``, each its own short transaction in id order.
@@ -384,18 +405,36 @@ class SqlStore:
             where = tasks.c.id == locked.c.id
         return tasks.update().where(where).values(lease_expires_at=until).returning(tasks.c.id)
 
+    async def _change(
+        self,
+        statement: sa.Executable,
+        task_id: str,
+        notify: tuple[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        together: Together | None = None,
+    ) -> bool:
+        """One conditional write of one task, committed with whatever else is being written;
+        this process forgets what it remembered of the task (``store.live``) before it returns.
+        ``notify`` is sent at commit if the row changed."""
+        try:
+            return bool(await self._writes.run(statement, task_id, notify, params, together))
+        finally:
+            self.live.changed(task_id)
+
     async def _update(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
-        """One conditional UPDATE of one task, committed with whatever else is being written."""
-        return bool(await self._writes.run(tasks.update().where(where).values(**values), task_id))
+        """A write a poll shows (or one so rare that announcing it costs nothing)."""
+        update = tasks.update().where(where).values(**values)
+        return await self._change(update, task_id, (CHANGED_CHANNEL, task_id))
 
     async def _finish(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
         """A terminal write; on success, waiters in other processes hear of it at commit."""
         update = tasks.update().where(where).values(**values)
-        return bool(await self._writes.run(update, task_id, (FINISHED_CHANNEL, task_id)))
+        return await self._change(update, task_id, (FINISHED_CHANNEL, task_id))
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
+        # No notice: a poll does not show the upstream job.
         params = {"w_id": task_id, "w_owner": owner, "v_upstream": upstream.to_json()}
-        return bool(await self._writes.run(_SAVE_UPSTREAM, task_id, params=params))
+        return await self._change(_SAVE_UPSTREAM, task_id, params=params)
 
     async def set_progress(
         self, task_id: str, owner: str, progress: int | None, queue_position: int | None
@@ -406,7 +445,7 @@ class SqlStore:
             "v_progress": progress,
             "v_queue_position": queue_position,
         }
-        return bool(await self._writes.run(_SET_PROGRESS, task_id, params=params))
+        return await self._change(_SET_PROGRESS, task_id, (CHANGED_CHANNEL, task_id), params)
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
         params = {
@@ -417,7 +456,7 @@ class SqlStore:
         }
         notify = (FINISHED_CHANNEL, task_id)
         together = complete_together if self.is_postgres else None
-        return bool(await self._writes.run(_COMPLETE, task_id, notify, params, together))
+        return await self._change(_COMPLETE, task_id, notify, params, together)
 
     async def fail(
         self,

@@ -1,0 +1,145 @@
+"""On PostgreSQL a poll of a live task is answered from memory until a notice says the task
+changed (``store.live``). These tests change tasks from another "process" (a second
+``SqlStore``) and behind the store's back (plain SQL that sends no notice), which tells a
+remembered answer from a read one. They run on PostgreSQL in the SQLite pass too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from imagegate.engine.models import Task
+from imagegate.engine.signals import Signals
+from imagegate.store.notify import Listener
+from imagegate.store.sql import SqlStore
+from tests.integration.test_store import IMAGE, new_task
+from tests.support.postgres import fresh_database
+
+
+@dataclass
+class Poller:
+    """A store with its process's listener, as the API process has."""
+
+    store: SqlStore
+    listener: Listener
+    dsn: str
+
+    async def recent(self, task_id: str) -> Task:
+        task = await self.store.get_task(task_id, recent=True)
+        assert task is not None
+        return task
+
+    async def behind_its_back(self, sql: str, *args: object) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await conn.execute(sql, *args)
+        finally:
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def two_processes(admin_url: str) -> AsyncIterator[tuple[Poller, SqlStore]]:
+    with fresh_database(admin_url) as url:
+        poller, other = SqlStore(url), SqlStore(url)
+        await poller.start()
+        await other.start()
+        poller.live.ttl_s = 60.0  # long enough never to lapse during a test
+        listener = Listener(url, Signals(), poller.live, reconnect_s=0.05)
+        listening = asyncio.create_task(listener.run())
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        try:
+            yield Poller(poller, listener, dsn), other
+        finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+            await other.close()
+            await poller.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``check`` every 10 ms for up to 10 s: a notice's delivery takes its time."""
+    for _ in range(1000):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 10 s")
+
+
+async def test_polls_come_from_memory_until_another_process_changes_the_task(
+    pg_admin_url: str,
+) -> None:
+    async with two_processes(pg_admin_url) as (poller, other):
+        task = await other.create_task(new_task())
+        assert (await poller.recent(task.id)).status.value == "pending"
+        await poller.behind_its_back("UPDATE tasks SET progress = 42 WHERE id = $1", task.id)
+        # Remembered: the unannounced change is not seen by a poll, only by a plain read.
+        assert (await poller.recent(task.id)).progress is None
+        fresh = await poller.store.get_task(task.id)
+        assert fresh is not None and fresh.progress == 42
+
+        async def shows(status: str, progress: int | None) -> bool:
+            seen = await poller.recent(task.id)
+            return seen.status.value == status and seen.progress == progress
+
+        # Each announced change reaches the poll.
+        (_,) = await other.claim("w1", 1, time.time() + 1, 60)
+        await eventually(lambda: shows("processing", 42))
+        assert await other.set_progress(task.id, "w1", 70, None)
+        await eventually(lambda: shows("processing", 70))
+        retry_at = time.time() + 1
+        assert await other.schedule_retry(task.id, "w1", retry_at)
+        await eventually(lambda: poller_sees_run_after(poller, task.id, retry_at))
+        (_,) = await other.claim("w2", 1, retry_at + 1, 60)
+        assert await other.complete(task.id, "w2", [IMAGE])
+        await eventually(lambda: shows("completed", 100))
+
+
+async def poller_sees_run_after(poller: Poller, task_id: str, run_after: float) -> bool:
+    return (await poller.recent(task_id)).run_after == run_after
+
+
+async def test_a_change_made_in_the_same_process_is_seen_at_once(pg_admin_url: str) -> None:
+    async with two_processes(pg_admin_url) as (poller, _):
+        task = await poller.store.create_task(new_task())
+        await poller.recent(task.id)
+        assert await poller.store.cancel_pending(task.id)
+        assert (await poller.recent(task.id)).status.value == "failed"
+
+
+async def test_nothing_is_remembered_while_the_listener_is_away(pg_admin_url: str) -> None:
+    async with two_processes(pg_admin_url) as (poller, other):
+        task = await other.create_task(new_task())
+        await poller.recent(task.id)
+        database = urlsplit(poller.dsn).path.lstrip("/")
+        await poller.behind_its_back(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            database,
+        )
+
+        async def untrusted() -> bool:
+            return not poller.store.live.trusted
+
+        await eventually(untrusted)
+        # Away: every poll is a read, so an unannounced change shows at once.
+        await poller.behind_its_back("UPDATE tasks SET progress = 5 WHERE id = $1", task.id)
+        assert (await poller.recent(task.id)).progress == 5
+        await poller.behind_its_back("UPDATE tasks SET progress = 6 WHERE id = $1", task.id)
+        assert (await poller.recent(task.id)).progress == 6
+
+        async def trusted() -> bool:
+            return poller.store.live.trusted
+
+        # Back: what was read while away was dropped, and memory serves again.
+        await eventually(trusted)
+        assert (await poller.recent(task.id)).progress == 6
+        await poller.behind_its_back("UPDATE tasks SET progress = 7 WHERE id = $1", task.id)
+        assert (await poller.recent(task.id)).progress == 6
