@@ -1,21 +1,25 @@
 """On PostgreSQL a poll of a live task is answered from memory until a notice says the task
-changed (``store.live``). These tests change tasks from another "process" (a second
-``SqlStore``) and behind the store's back (plain SQL that sends no notice), which tells a
-remembered answer from a read one. They run on PostgreSQL in the SQLite pass too."""
+changed (``store.live``), on SQLite while no connection committed. These tests change tasks
+from another "process" (a second ``SqlStore``) and behind the store's back (plain SQL that
+sends no notice), which tells a remembered answer from a read one. The PostgreSQL ones run
+on PostgreSQL in the SQLite pass too."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from imagegate.engine.models import Task
 from imagegate.engine.signals import Signals
+from imagegate.store.fastread import Row, SqliteReader
 from imagegate.store.notify import Listener
 from imagegate.store.sql import SqlStore
 from tests.integration.test_store import IMAGE, new_task
@@ -143,3 +147,37 @@ async def test_nothing_is_remembered_while_the_listener_is_away(pg_admin_url: st
         assert (await poller.recent(task.id)).progress == 6
         await poller.behind_its_back("UPDATE tasks SET progress = 7 WHERE id = $1", task.id)
         assert (await poller.recent(task.id)).progress == 6
+
+
+async def test_sqlite_polls_come_from_memory_only_while_nothing_was_committed(
+    tmp_path: Path,
+) -> None:
+    """SQLite says when any connection committed, so its polls are exactly as stored."""
+    path = tmp_path / "live.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{path}")
+    await store.start()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        task = await store.create_task(new_task())
+        reader = store._fast
+        assert isinstance(reader, SqliteReader)
+        reads = 0
+        first = reader.first
+
+        async def counted(table: str, column: str, value: str) -> Row | None:
+            nonlocal reads
+            reads += 1
+            return await first(table, column, value)
+
+        reader.first = counted  # type: ignore[method-assign]
+        polled = [await store.get_task(task.id, recent=True) for _ in range(5)]
+        assert reads == 1 and all(p is polled[0] for p in polled)
+        other.execute("UPDATE tasks SET progress = 42 WHERE id = ?", (task.id,))
+        seen = await store.get_task(task.id, recent=True)
+        assert seen is not None and seen.progress == 42 and reads == 2
+        (_,) = await store.claim("w1", 1, time.time() + 1, 60)
+        seen = await store.get_task(task.id, recent=True)
+        assert seen is not None and seen.status.value == "processing" and reads == 3
+    finally:
+        other.close()
+        await store.close()

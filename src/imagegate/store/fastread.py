@@ -149,6 +149,17 @@ class SqliteReader:
             raise ReadBusy(str(exc)) from exc
         return self._rows.row(table, column, value, rows[0]) if rows else None
 
+    def version(self) -> int | None:
+        """A number that changes whenever another connection commits (``data_version``: this
+        process's writer is another connection too), at half the price of a read by key;
+        None when it cannot be read right now."""
+        if self._conn is None:
+            return None
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.OperationalError:
+            return None
+
 
 async def _keep(_: asyncpg.Connection) -> None:
     """A released connection goes back to the pool as it is (see ``PostgresReader.start``)."""

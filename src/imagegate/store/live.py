@@ -1,12 +1,17 @@
-"""Live tasks remembered between polls on PostgreSQL, trusted while change notices arrive.
+"""Live tasks remembered between polls, trusted while nothing can have changed them unseen.
 
-A poll of a live task mostly finds it as it was, yet on PostgreSQL each such poll costs a
-round trip and a backend's turn on the CPU. So the store keeps the ``Task`` a poll last read
-and answers the next polls with it until a notice says the task changed: every write that
-changes what a poll shows (a claim, progress, a retry, a finish) sends one at commit, and the
-process's listener (``store.notify``) hands it to ``changed``.
+A poll of a live task mostly finds it as it was, yet each such poll costs a read: on
+PostgreSQL a round trip and a backend's turn on the CPU. So the store keeps the ``Task`` a
+poll last read and answers the next polls with it until it learns the task may have changed.
 
-A remembered task is trusted only while nothing can have been missed:
+SQLite tells whether any connection committed since the last look (``PRAGMA data_version``,
+half the price of the read): the store then forgets everything (``trust`` again), so a poll
+is exactly as stored, and cheaper only while nothing is being written.
+
+PostgreSQL has no such counter, so changes are announced: every write that changes what a
+poll shows (a claim, progress, a retry, a finish) sends a notice at commit, and the process's
+listener (``store.notify``) hands it to ``changed``. There a remembered task is trusted only
+while nothing can have been missed:
 
 - while the listener is connected: ``trust`` after it listens, ``distrust`` the moment its
   connection is lost, and what was read before it (re)connected is dropped;

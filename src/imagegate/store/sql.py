@@ -29,7 +29,7 @@ from imagegate.store.engine import (
     make_read_engine,
     unavailable_as_store_error,
 )
-from imagegate.store.fastread import ReadBusy, fast_reader
+from imagegate.store.fastread import ReadBusy, SqliteReader, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
 from imagegate.store.live import LiveTasks
 from imagegate.store.migrate import upgrade
@@ -134,8 +134,11 @@ class SqlStore:
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
         self._fast = fast_reader(url, self.engine.dialect)
         self._seen: dict[str, tuple[Mapping[Any, Any], Task]] = {}
-        # Trusted only while this process's listener hears every change (PostgreSQL).
+        # Trusted on PostgreSQL while this process's listener hears every change, on SQLite
+        # while no connection committed since (``_catch_up``).
         self.live = LiveTasks()
+        self._versioned = self._fast if isinstance(self._fast, SqliteReader) else None
+        self._version: int | None = None
 
     async def start(self) -> None:
         async with self._tx() as conn:
@@ -274,6 +277,7 @@ class SqlStore:
 
     async def get_task(self, task_id: str, *, recent: bool = False) -> Task | None:
         if recent:
+            self._catch_up()
             kept = self.live.get(task_id)
             if kept is not None:
                 return kept
@@ -285,6 +289,18 @@ class SqlStore:
         if recent:
             self.live.keep(task, mark)
         return task
+
+    def _catch_up(self) -> None:
+        """SQLite has no notices, but tells when any connection committed: then everything
+        remembered is forgotten, else it is exactly as stored."""
+        if self._versioned is None:
+            return
+        version = self._versioned.version()
+        if version is None:
+            self.live.distrust()
+        elif version != self._version:
+            self.live.trust()
+        self._version = version
 
     def _task(self, task_id: str, row: Mapping[Any, Any]) -> Task:
         # A polled task is mostly unchanged since its last read: the same row gives the same
