@@ -181,3 +181,23 @@ async def test_sqlite_polls_come_from_memory_only_while_nothing_was_committed(
     finally:
         other.close()
         await store.close()
+
+
+async def test_completions_written_together_each_reach_the_poll(pg_admin_url: str) -> None:
+    async with two_processes(pg_admin_url) as (poller, other):
+        made = [await other.create_task(new_task()) for _ in range(6)]
+        claimed = await other.claim("w1", 6, time.time() + 1, 60)
+        assert len(claimed) == 6
+        for task in made:
+            await poller.recent(task.id)
+        # With one transaction at a time, the first completion goes alone and the other five,
+        # queued behind it, share one statement (``complete_together``).
+        other._writes._flushers = 1
+        done = await asyncio.gather(*(other.complete(t.id, "w1", [IMAGE]) for t in made))
+        assert all(done)
+
+        async def all_completed() -> bool:
+            seen = [await poller.recent(t.id) for t in made]
+            return all(t.status.value == "completed" for t in seen)
+
+        await eventually(all_completed)

@@ -18,9 +18,9 @@ import logging
 import asyncpg
 
 from imagegate.engine.signals import Signals
+from imagegate.store.channels import CHANGED_CHANNEL, FINISHED_CHANNEL, NEW_TASK_CHANNEL
 from imagegate.store.engine import asyncpg_dsn
 from imagegate.store.live import LiveTasks
-from imagegate.store.sql import CHANGED_CHANNEL, FINISHED_CHANNEL, NEW_TASK_CHANNEL
 
 log = logging.getLogger("imagegate.store")
 

@@ -22,6 +22,7 @@ from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
 from imagegate.store.batch import Executor, NotBegun, Together, WriteBatcher
+from imagegate.store.channels import CHANGED_CHANNEL, FINISHED_CHANNEL, NEW_TASK_CHANNEL
 from imagegate.store.engine import (
     fill_pool,
     make_batch_engine,
@@ -41,11 +42,6 @@ IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 # PostgreSQL connections of the write batcher (its own engine, ``make_batch_engine``): as
 # many transactions as may be open at once.
 WRITE_CONNECTIONS = 8
-# NOTIFY channels (PostgreSQL): a task was created, became terminal, or changed otherwise in
-# what a poll shows (``store.live``). Payload: its id.
-NEW_TASK_CHANNEL = "imagegate_tasks"
-FINISHED_CHANNEL = "imagegate_finished"
-CHANGED_CHANNEL = "imagegate_changed"
 # Leases renewed per statement (``SqlStore.renew_leases``).
 RENEW_CHUNK = 500
 _ID_ARRAY = postgresql.ARRAY(tasks.c.id.type)
@@ -108,6 +104,15 @@ _SET_PROGRESS = (
     .where(_by_owner(TaskStatus.PROCESSING))
     .values(progress=_value(tasks.c.progress), queue_position=_value(tasks.c.queue_position))
 )
+
+
+def _announcing(update: sa.Update, channel: str) -> sa.Update:
+    """``update`` sending a notice on ``channel`` for each row it changes (PostgreSQL)."""
+    return update.returning(sa.func.pg_notify(channel, tasks.c.id))
+
+
+_COMPLETE_PG = _announcing(_COMPLETE, FINISHED_CHANNEL)
+_SET_PROGRESS_PG = _announcing(_SET_PROGRESS, CHANGED_CHANNEL)
 
 
 class SqlStore:
@@ -368,7 +373,7 @@ class SqlStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        stmt = (
+        stmt: sa.Update = (
             tasks.update()
             .where(tasks.c.id.in_(claimable.scalar_subquery()))
             .values(
@@ -381,8 +386,8 @@ class SqlStore:
             )
             .returning(*tasks.c)
         )
-        if self.is_postgres:  # a notice per claimed row, in the same round trip
-            stmt = stmt.returning(sa.func.pg_notify(CHANGED_CHANNEL, tasks.c.id))
+        if self.is_postgres:
+            stmt = _announcing(stmt, CHANGED_CHANNEL)
         async with self._tx() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         claimed = [task_of(r) for r in rows]
@@ -425,27 +430,30 @@ class SqlStore:
         self,
         statement: sa.Executable,
         task_id: str,
-        notify: tuple[str, str] | None = None,
         params: dict[str, Any] | None = None,
         together: Together | None = None,
     ) -> bool:
         """One conditional write of one task, committed with whatever else is being written;
         this process forgets what it remembered of the task (``store.live``) before it returns.
-        ``notify`` is sent at commit if the row changed."""
+        On PostgreSQL the statement announces itself (``_announcing``)."""
         try:
-            return bool(await self._writes.run(statement, task_id, notify, params, together))
+            return bool(await self._writes.run(statement, task_id, None, params, together))
         finally:
             self.live.changed(task_id)
 
     async def _update(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
         """A write a poll shows (or one so rare that announcing it costs nothing)."""
-        update = tasks.update().where(where).values(**values)
-        return await self._change(update, task_id, (CHANGED_CHANNEL, task_id))
+        return await self._change(self._announced(where, values, CHANGED_CHANNEL), task_id)
 
     async def _finish(self, task_id: str, where: sa.ColumnElement[bool], **values: Any) -> bool:
         """A terminal write; on success, waiters in other processes hear of it at commit."""
+        return await self._change(self._announced(where, values, FINISHED_CHANNEL), task_id)
+
+    def _announced(
+        self, where: sa.ColumnElement[bool], values: dict[str, Any], channel: str
+    ) -> sa.Update:
         update = tasks.update().where(where).values(**values)
-        return await self._change(update, task_id, (FINISHED_CHANNEL, task_id))
+        return _announcing(update, channel) if self.is_postgres else update
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
         # No notice: a poll does not show the upstream job.
@@ -461,7 +469,8 @@ class SqlStore:
             "v_progress": progress,
             "v_queue_position": queue_position,
         }
-        return await self._change(_SET_PROGRESS, task_id, (CHANGED_CHANNEL, task_id), params)
+        update = _SET_PROGRESS_PG if self.is_postgres else _SET_PROGRESS
+        return await self._change(update, task_id, params)
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
         params = {
@@ -470,9 +479,9 @@ class SqlStore:
             "v_images": [i.to_json() for i in images],
             "v_updated_at": time.time(),
         }
-        notify = (FINISHED_CHANNEL, task_id)
-        together = complete_together if self.is_postgres else None
-        return await self._change(_COMPLETE, task_id, notify, params, together)
+        if self.is_postgres:
+            return await self._change(_COMPLETE_PG, task_id, params, complete_together)
+        return await self._change(_COMPLETE, task_id, params)
 
     async def fail(
         self,

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.store.batch import Executor, Write
+from imagegate.store.channels import FINISHED_CHANNEL
 from imagegate.store.schema import tasks
 
 INSERT = tasks.insert()  # one task, or many with a list of parameter sets
@@ -28,8 +29,9 @@ async def insert_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
 
 
 # Completions in one statement on PostgreSQL, each still under its own compare-and-swap
-# guard; RETURNING tells which of them changed their row. The rows are locked in id order,
-# as every other multi-row write locks them, so that two such writes never deadlock.
+# guard; RETURNING tells which of them changed their row, and announces each of those. The
+# rows are locked in id order, as every other multi-row write locks them, so that two such
+# writes never deadlock.
 _COMPLETE_TOGETHER = sa.text(
     "UPDATE tasks SET status = :done, images = s.images, progress = 100,"
     " queue_position = NULL, lease_owner = NULL, lease_expires_at = NULL,"
@@ -41,7 +43,7 @@ _COMPLETE_TOGETHER = sa.text(
     " WHERE t.lease_owner = v.owner AND t.status = ANY(CAST(:sources AS varchar[]))"
     " ORDER BY t.id FOR UPDATE OF t) AS s"
     " WHERE tasks.id = s.id"
-    " RETURNING tasks.id"
+    " RETURNING tasks.id, pg_notify(:channel, tasks.id)"
 )
 
 
@@ -49,6 +51,7 @@ async def complete_together(conn: Executor, writes: Sequence[Write]) -> list[int
     params = [w.params or {} for w in writes]
     values = {
         "done": TaskStatus.COMPLETED.value,
+        "channel": FINISHED_CHANNEL,
         "ids": [p["w_id"] for p in params],
         "owners": [p["w_owner"] for p in params],
         "images": [json.dumps(p["v_images"]) for p in params],
