@@ -202,3 +202,30 @@ async def test_sqlite_batches_need_no_engine_connection_when_the_lock_is_free(
     finally:
         await store.close()
     assert len(made) == 5
+
+
+async def test_tasks_created_queued_and_created_claimed_keep_their_own_columns(
+    store: SqlStore,
+) -> None:
+    """The two kinds of insert name different columns (a claimed one has its lease): a
+    batch must not write one with the other's statement."""
+    queued = [new_task() for _ in range(3)]
+    now = time.time()
+    claimed = [
+        new_task(status=TaskStatus.PROCESSING, attempts=1, lease_owner="w1", lease_expires_at=now)
+        for _ in range(3)
+    ]
+    await asyncio.gather(
+        *(store.create_task(t) for t in queued), *(store.create_claimed(t) for t in claimed)
+    )
+    for task in claimed:
+        stored = await store.get_task(task.id)
+        assert stored is not None
+        assert (stored.status, stored.lease_owner, stored.lease_expires_at) == (
+            TaskStatus.PROCESSING,
+            "w1",
+            now,
+        )
+    for task in queued:
+        stored = await store.get_task(task.id)
+        assert stored is not None and stored.lease_owner is None

@@ -15,13 +15,12 @@ with ``StoreUnavailable``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
 
 from imagegate.errors import StoreUnavailable
 
@@ -36,13 +35,21 @@ class NotBegun(StoreUnavailable):
     database rolled it back): the batch may run again as it is, once."""
 
 
-class Executor(Protocol):
-    """What a batch's statements run on: an ``AsyncConnection``, or the connection SQLite's
-    batches use on the event loop's thread (``store.fastwrite``)."""
+class Result(Protocol):
+    """What a batch reads of a statement's result (a SQLAlchemy ``CursorResult`` is one)."""
 
-    async def execute(
-        self, statement: sa.Executable, parameters: Any = None
-    ) -> CursorResult[Any]: ...
+    @property
+    def rowcount(self) -> int: ...
+
+    def scalars(self) -> Iterable[Any]: ...
+
+
+class Executor(Protocol):
+    """What a batch's statements run on: an ``AsyncConnection``, the connection SQLite's
+    batches use on the event loop's thread (``store.fastwrite``), or PostgreSQL's raw one
+    (``store.pgwrite``)."""
+
+    async def execute(self, statement: sa.Executable, parameters: Any = None) -> Result: ...
 
 
 Begin = Callable[[], AbstractAsyncContextManager[Executor]]

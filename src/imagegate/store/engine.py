@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,36 +39,6 @@ def make_engine(url: str, durability: Durability = "crash") -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30},
     )
-
-
-def make_batch_engine(url: str, connections: int) -> AsyncEngine | None:
-    """PostgreSQL's engine for the write batcher, or None (SQLite batches share the engine).
-
-    No ping before each use: that was a round trip of every batch's five (ping, BEGIN, the
-    writes, NOTIFY, COMMIT). A connection found dead before the commit was sent is retried
-    by the batcher instead (``NotBegun``); one found dead at the commit is not, since the
-    commit may have happened.
-    """
-    if url.startswith("sqlite"):
-        return None
-    return create_async_engine(
-        url,
-        pool_size=connections,
-        max_overflow=0,
-        pool_timeout=CONNECT_TIMEOUT_S,
-        connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": 30},
-    )
-
-
-async def fill_pool(engine: AsyncEngine, connections: int) -> None:
-    """Open ``connections`` connections now and leave them in the pool.
-
-    The batcher's connections would otherwise be opened when its first writes come, which
-    may be 10,000 completions at once: on a loop that busy, a connection's handshake
-    outlasted its timeout, and every one of those writes failed as "unavailable"."""
-    async with contextlib.AsyncExitStack() as opened:
-        for _ in range(connections):
-            await opened.enter_async_context(engine.connect())
 
 
 def asyncpg_dsn(url: str) -> str:

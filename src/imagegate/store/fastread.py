@@ -161,11 +161,12 @@ class SqliteReader:
             return None
 
 
-async def _keep(_: asyncpg.Connection) -> None:
-    """A released connection goes back to the pool as it is (see ``PostgresReader.start``)."""
+async def keep_as_is(_: asyncpg.Connection) -> None:
+    """A released connection goes back to the pool as it is, without asyncpg's reset (a round
+    trip): for pools whose connections never leave state behind."""
 
 
-def _dropped(exc: BaseException) -> bool:
+def connection_dropped(exc: BaseException) -> bool:
     """The pooled connection died under us (the server restarted or terminated it; the client
     may notice it as a lost connection or as a protocol in a state it cannot leave): retry."""
     return isinstance(
@@ -201,7 +202,7 @@ class PostgresReader:
             command_timeout=30,
             # The default reset on release is a round trip per read (RESET ALL, UNLISTEN *,
             # ...); these connections only ever run one autocommit SELECT: nothing to reset.
-            reset=_keep,
+            reset=keep_as_is,
         )
 
     async def close(self) -> None:
@@ -258,7 +259,7 @@ class PostgresReader:
             try:
                 return await self._fetch(table, column, values)
             except Exception as exc:
-                if not _dropped(exc) or self._pool is None:
+                if not connection_dropped(exc) or self._pool is None:
                     raise
                 # Its siblings were most likely dropped too (a restart, a terminated
                 # backend): replace them all, so the retry does not meet another dead one.

@@ -21,11 +21,10 @@ from imagegate.engine.models import StoredImage, Task, UpstreamState
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.errors import StoreUnavailable
 from imagegate.store.base import ApiKeyRecord, ModelStats
-from imagegate.store.batch import Executor, NotBegun, Together, WriteBatcher
+from imagegate.store.batch import Executor, Together, WriteBatcher
 from imagegate.store.channels import CHANGED_CHANNEL, FINISHED_CHANNEL, NEW_TASK_CHANNEL
 from imagegate.store.engine import (
-    fill_pool,
-    make_batch_engine,
+    asyncpg_dsn,
     make_engine,
     make_read_engine,
     unavailable_as_store_error,
@@ -34,13 +33,14 @@ from imagegate.store.fastread import ReadBusy, SqliteReader, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
 from imagegate.store.live import LiveTasks
 from imagegate.store.migrate import upgrade
+from imagegate.store.pgwrite import PostgresWriter
 from imagegate.store.rows import key_of, task_of, task_values
 from imagegate.store.schema import api_keys, tasks
 from imagegate.store.together import INSERT, complete_together, insert_together
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
-# PostgreSQL connections of the write batcher (its own engine, ``make_batch_engine``): as
-# many transactions as may be open at once.
+# PostgreSQL connections of the write batcher (``store.pgwrite``): as many transactions as
+# may be open at once.
 WRITE_CONNECTIONS = 8
 # Leases renewed per statement (``SqlStore.renew_leases``).
 RENEW_CHUNK = 500
@@ -133,7 +133,11 @@ class SqlStore:
             flushers=WRITE_CONNECTIONS if self.is_postgres else 1,
         )
         self._here = fast_writer(url, durability)
-        self._batch_engine = make_batch_engine(url, WRITE_CONNECTIONS)
+        self._pg_writer = (
+            PostgresWriter(asyncpg_dsn(url), self.engine.dialect, WRITE_CONNECTIONS)
+            if self.is_postgres
+            else None
+        )
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
@@ -150,15 +154,15 @@ class SqlStore:
             await conn.run_sync(upgrade)
         if self._fast is not None:
             await self._fast.start()
-        if self._batch_engine is not None:
-            await fill_pool(self._batch_engine, WRITE_CONNECTIONS)
+        if self._pg_writer is not None:
+            await self._pg_writer.start()
 
     async def close(self) -> None:
         await self._writes.drain()
         if self._here is not None:
             await self._here.close()
-        if self._batch_engine is not None:
-            await self._batch_engine.dispose()
+        if self._pg_writer is not None:
+            await self._pg_writer.close()
         if self._fast is not None:
             await self._fast.close()
         if self._reader is not self.engine:
@@ -178,11 +182,11 @@ class SqlStore:
 
     @asynccontextmanager
     async def _batch_tx(self) -> AsyncIterator[Executor]:
-        """A batch's transaction: on PostgreSQL on the batcher's own engine; on SQLite on
-        the loop-thread connection when the write lock is free soon, else on the engine
-        (``store.fastwrite``)."""
-        if self._batch_engine is not None:
-            async with self._batch_pg() as conn:
+        """A batch's transaction: on PostgreSQL on the batcher's own connections
+        (``store.pgwrite``); on SQLite on the loop-thread connection when the write lock is
+        free soon, else on the engine (``store.fastwrite``)."""
+        if self._pg_writer is not None:
+            async with self._pg_writer.transaction() as conn:
                 yield conn
             return
         if self._here is not None:
@@ -194,20 +198,6 @@ class SqlStore:
                 pass
         async with self._tx() as conn:
             yield conn
-
-    @asynccontextmanager
-    async def _batch_pg(self) -> AsyncIterator[AsyncConnection]:
-        assert self._batch_engine is not None
-        committing = False
-        try:
-            with unavailable_as_store_error():
-                async with self._batch_engine.connect() as conn, conn.begin():
-                    yield conn
-                    committing = True  # the block's end sends COMMIT
-        except StoreUnavailable as exc:
-            if not committing and _dropped(exc):
-                raise NotBegun() from exc
-            raise
 
     def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for one read, outside any transaction (see ``make_read_engine``)."""

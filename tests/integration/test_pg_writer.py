@@ -1,0 +1,70 @@
+"""PostgreSQL's write batcher runs its transactions on raw asyncpg connections
+(``store.pgwrite``). What the store tests cannot see from outside: a transaction cut short
+never leaves its connection behind mid-transaction, and errors keep the classes the store's
+callers expect. These run on PostgreSQL in the SQLite pass too."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+from imagegate.store.engine import asyncpg_dsn
+from imagegate.store.pgwrite import PostgresWriter
+from tests.support.postgres import fresh_database
+
+SLEEP = sa.text("SELECT pg_sleep(:s)")
+TABLE = sa.text("CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY)")
+INSERT = sa.text("INSERT INTO t (id) VALUES (:id)")
+
+
+def _writer(url: str) -> PostgresWriter:
+    return PostgresWriter(asyncpg_dsn(url), asyncpg_dialect.dialect(), size=1)
+
+
+async def test_a_cancelled_transaction_leaves_its_connection_usable(pg_admin_url: str) -> None:
+    with fresh_database(pg_admin_url) as url:
+        writer = _writer(url)
+        await writer.start()
+        try:
+
+            async def slow() -> None:
+                async with writer.transaction() as conn:
+                    await conn.execute(SLEEP, {"s": 5})
+
+            job = asyncio.create_task(slow())
+            await asyncio.sleep(0.3)
+            job.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await job
+            # The pool's only connection: replaced, not handed on mid-transaction.
+            async with asyncio.timeout(5), writer.transaction() as conn:
+                assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
+        finally:
+            await writer.close()
+
+
+async def test_a_failed_statement_rolls_back_and_keeps_sqlalchemys_error_class(
+    pg_admin_url: str,
+) -> None:
+    with fresh_database(pg_admin_url) as url:
+        writer = _writer(url)
+        await writer.start()
+        try:
+            async with writer.transaction() as conn:
+                await conn.execute(TABLE)
+                await conn.execute(INSERT, {"id": 1})
+
+            async def two_then_a_taken_one() -> None:
+                async with writer.transaction() as conn:
+                    await conn.execute(INSERT, {"id": 2})
+                    await conn.execute(INSERT, {"id": 1})
+
+            with pytest.raises(sa.exc.IntegrityError):
+                await two_then_a_taken_one()
+            async with writer.transaction() as conn:  # id 2 was rolled back with its batch
+                assert (await conn.execute(INSERT, {"id": 2})).rowcount == 1
+        finally:
+            await writer.close()
