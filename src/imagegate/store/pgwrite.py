@@ -24,7 +24,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -36,8 +36,8 @@ from imagegate.store.engine import CONNECT_TIMEOUT_S, is_unavailable
 from imagegate.store.fastread import connection_dropped, keep_as_is
 
 _COUNT = re.compile(r"(?:UPDATE|DELETE|INSERT \d+|SELECT) (\d+)")
-# A text statement whose rows are one per row it read or wrote (a SELECT, or RETURNING).
-_RETURNS_ROWS = re.compile(r"^\s*SELECT\b|\bRETURNING\b", re.IGNORECASE)
+# A text statement that returns rows: a query, or a write with RETURNING.
+_RETURNS_ROWS = re.compile(r"^\s*(?:SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
 # Statements built once and compiled for this writer, by object (their number is fixed).
 _COMPILED_MAX = 256
 
@@ -59,10 +59,9 @@ class _Compiled:
     names: tuple[str, ...]  # the positional parameters' names, in order
     constants: dict[str, Any]  # values bound inside the statement itself
     processors: dict[str, Any]  # bind processors by parameter name
-    # "rows": rows come back, one per row written (RETURNING) or read (SELECT); "count": no
-    # rows, the status says how many; "status": any other text statement, both are read
-    # (through a statement prepared anew: a round trip more).
-    result: Literal["rows", "count", "status"]
+    # Rows come back, one per row written (RETURNING) or read (a query); else the command's
+    # status says how many rows it wrote.
+    rows: bool
 
     def args(self, params: dict[str, Any] | None) -> list[Any]:
         given = params or {}
@@ -90,15 +89,10 @@ class Here:
                 await self._conn.executemany(compiled.sql, [compiled.args(p) for p in parameters])
                 return Outcome(len(parameters))
             args = compiled.args(parameters)
-            if compiled.result == "rows":
+            if compiled.rows:
                 rows = await self._conn.fetch(compiled.sql, *args)
                 return Outcome(len(rows), rows)
-            if compiled.result == "count":
-                status = await self._conn.execute(compiled.sql, *args)
-            else:
-                prepared = await self._conn.prepare(compiled.sql)
-                rows = await prepared.fetch(*args)
-                return Outcome(_count(prepared.get_statusmsg()), rows)
+            status = await self._conn.execute(compiled.sql, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             # As SQLAlchemy raises it, which the store's callers expect (a taken id or key).
             raise sa.exc.IntegrityError(compiled.sql, None, exc) from exc
@@ -166,9 +160,13 @@ class PostgresWriter:
                     raise
             with _as_store_errors(before_commit=False):
                 await conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if conn.is_in_transaction() or conn.is_closed():
                 conn.terminate()  # cancelled mid-statement, or broken: never reuse it
+            if isinstance(exc, NotBegun):
+                # Its siblings were most likely dropped too (a restart, terminated backends):
+                # replace them all, so the batch's second run does not meet another dead one.
+                await pool.expire_connections()
             raise
         finally:
             await pool.release(conn)
@@ -200,12 +198,11 @@ def _compile(statement: Any, params: dict[str, Any] | None, dialect: sa.Dialect)
         process = bind.type.bind_processor(dialect) if bind is not None else None
         if process is not None:
             processors[name] = process
-    result: Literal["rows", "count", "status"] = "status"
     if compiled.isinsert or compiled.isupdate or compiled.isdelete:
-        result = "rows" if compiled.effective_returning else "count"
-    elif isinstance(statement, sa.Select) or _RETURNS_ROWS.search(expanded.statement):
-        result = "rows"
-    return _Compiled(expanded.statement, names, dict(expanded.parameters), processors, result)
+        rows = bool(compiled.effective_returning)
+    else:  # a query, or text: its rows come back if it is a query or has RETURNING
+        rows = isinstance(statement, sa.Select) or bool(_RETURNS_ROWS.search(expanded.statement))
+    return _Compiled(expanded.statement, names, dict(expanded.parameters), processors, rows)
 
 
 @contextmanager

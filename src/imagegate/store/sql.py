@@ -36,7 +36,12 @@ from imagegate.store.migrate import upgrade
 from imagegate.store.pgwrite import PostgresWriter
 from imagegate.store.rows import key_of, task_of, task_values
 from imagegate.store.schema import api_keys, tasks
-from imagegate.store.together import INSERT, complete_together, insert_together
+from imagegate.store.together import (
+    INSERT,
+    complete_together,
+    insert_together,
+    insert_together_pg,
+)
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 # PostgreSQL connections of the write batcher (``store.pgwrite``): as many transactions as
@@ -133,6 +138,7 @@ class SqlStore:
             flushers=WRITE_CONNECTIONS if self.is_postgres else 1,
         )
         self._here = fast_writer(url, durability)
+        self._inserts = insert_together_pg if self.is_postgres else insert_together
         self._pg_writer = (
             PostgresWriter(asyncpg_dsn(url), self.engine.dialect, WRITE_CONNECTIONS)
             if self.is_postgres
@@ -222,7 +228,7 @@ class SqlStore:
     async def create_task(self, task: Task) -> Task:
         if task.idempotency_key is None:
             await self._writes.run(
-                INSERT, task.id, (NEW_TASK_CHANNEL, task.id), task_values(task), insert_together
+                INSERT, task.id, (NEW_TASK_CHANNEL, task.id), task_values(task), self._inserts
             )
             return task
         return await self._create_idempotent(task)
@@ -637,4 +643,4 @@ class SqlStore:
         """
         values = task_values(task)
         values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
-        await self._writes.run(INSERT, task.id, params=values, together=insert_together)
+        await self._writes.run(INSERT, task.id, params=values, together=self._inserts)

@@ -8,10 +8,12 @@ whether its own compare-and-swap guard passed.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from imagegate.engine.states import TaskStatus, sources_of
 from imagegate.store.batch import Executor, Write
@@ -26,6 +28,26 @@ async def insert_together(conn: Executor, writes: Sequence[Write]) -> list[int]:
     retried one write at a time (``WriteBatcher``)."""
     await conn.execute(INSERT, [w.params or {} for w in writes])
     return [1] * len(writes)
+
+
+async def insert_together_pg(conn: Executor, writes: Sequence[Write]) -> list[int]:
+    """``insert_together`` on PostgreSQL: one INSERT of the rows of ``unnest`` over an array
+    per column, one statement whatever the number of rows (a multi-row VALUES is a statement
+    per size, and ``executemany`` executes the INSERT once per row)."""
+    params = [w.params or {} for w in writes]
+    names = tuple(params[0])
+    columns = {name: [row[name] for row in params] for name in names}
+    await conn.execute(_unnest_insert(names), columns)
+    return [1] * len(writes)
+
+
+@functools.lru_cache(maxsize=8)
+def _unnest_insert(names: tuple[str, ...]) -> sa.Insert:
+    """The INSERT for these columns (a task queued, or one created claimed, name others); the
+    arrays' element types process each value (JSON is serialized) as a column's would."""
+    arrays = [sa.bindparam(name, type_=postgresql.ARRAY(tasks.c[name].type)) for name in names]
+    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return tasks.insert().from_select(list(names), sa.select(*(rows.c[name] for name in names)))
 
 
 # Completions in one statement on PostgreSQL, each still under its own compare-and-swap
