@@ -82,12 +82,10 @@ class Here:
         self._conn = conn
 
     async def execute(self, statement: sa.Executable, parameters: Any = None) -> Outcome:
-        many = isinstance(parameters, list)  # executemany: one compiled form, many rows
-        compiled = self._writer.compiled(statement, parameters[0] if many else parameters)
+        """One statement with one set of parameters (many rows go as arrays, see
+        ``store.together.insert_together_pg``: ``executemany`` runs a statement per row)."""
+        compiled = self._writer.compiled(statement, parameters)
         try:
-            if many:
-                await self._conn.executemany(compiled.sql, [compiled.args(p) for p in parameters])
-                return Outcome(len(parameters))
             args = compiled.args(parameters)
             if compiled.rows:
                 rows = await self._conn.fetch(compiled.sql, *args)
