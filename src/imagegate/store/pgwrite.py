@@ -68,8 +68,8 @@ class _Compiled:
         values = []
         for name in self.names:
             value = given[name] if name in given else self.constants[name]
-            process = self.processors.get(name)
-            values.append(value if process is None or value is None else process(value))
+            process = self.processors.get(name)  # None too, as SQLAlchemy does (JSON: null)
+            values.append(value if process is None else process(value))
         return values
 
 
