@@ -3,10 +3,10 @@
 The hot path of every client. ``GET`` is served by ``status_routes`` through the lean layer
 ahead of FastAPI's routing; FastAPI's own routes (``routes/tasks.py``) document the paths
 and give the same ``answer`` where the lean layer defers to routing. No pydantic: a cached
-key lookup, one indexed read (none for a finished task, see ``TaskService.get``, nor on
-PostgreSQL for a live task no notice said changed, see ``store.live``) and, only when the
-task changed since its last poll, one ``json.dumps``. A finished task is an
-immutable snapshot that answers ``If-None-Match`` with 304."""
+key lookup, one indexed read (none for a finished task, see ``TaskService.get``, nor for a
+live task that cannot have changed since, see ``store.live``) and, only when the task
+changed since its last poll, one ``json.dumps``. A finished task is an immutable snapshot
+that answers ``If-None-Match`` with 304."""
 
 from __future__ import annotations
 

@@ -5,7 +5,9 @@
 - ``CHANGED_CHANNEL``: a task changed otherwise in what a poll shows (``store.live``).
 
 A change's notice is sent by the statement that makes it (``pg_notify`` in its RETURNING, for
-the rows it changed), so it costs no round trip of its own and goes out at commit.
+the rows it changed), so it costs no round trip of its own and goes out at commit. A new
+task's goes in a statement of its own in the same transaction: a task created already
+claimed must wake nobody, and both kinds share the batched INSERT.
 """
 
 NEW_TASK_CHANNEL = "imagegate_tasks"

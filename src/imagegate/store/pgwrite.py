@@ -38,7 +38,8 @@ from imagegate.store.fastread import connection_dropped, keep_as_is
 _COUNT = re.compile(r"(?:UPDATE|DELETE|INSERT \d+|SELECT) (\d+)")
 # A text statement that returns rows: a query, or a write with RETURNING.
 _RETURNS_ROWS = re.compile(r"^\s*(?:SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
-# Statements built once and compiled for this writer, by object (their number is fixed).
+# Compiled statements remembered: those built once (a few dozen), and the latest of those
+# built per call (compiled anew each time, since each is a new object).
 _COMPILED_MAX = 256
 
 

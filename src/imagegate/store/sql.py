@@ -36,6 +36,16 @@ from imagegate.store.migrate import upgrade
 from imagegate.store.pgwrite import PostgresWriter
 from imagegate.store.rows import key_of, task_of, task_values
 from imagegate.store.schema import api_keys, tasks
+from imagegate.store.statements import (
+    COMPLETE,
+    COMPLETE_PG,
+    NOTIFY_ALL,
+    SAVE_UPSTREAM,
+    SET_PROGRESS,
+    SET_PROGRESS_PG,
+    announcing,
+    owned,
+)
 from imagegate.store.together import (
     INSERT,
     complete_together,
@@ -53,71 +63,11 @@ _ID_ARRAY = postgresql.ARRAY(tasks.c.id.type)
 # Rows read by ``get_task`` remembered with the Task made of each.
 SEEN_ROWS = 4096
 _ALIVE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
-_NOTIFY = sa.text(
-    "SELECT pg_notify(c, p) FROM unnest(CAST(:channels AS text[]), CAST(:payloads AS text[]))"
-    " AS n(c, p)"
-)
 
 
 def _dropped(exc: StoreUnavailable) -> bool:
     cause = exc.__cause__
     return isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated
-
-
-def _owned(task_id: str, owner: str, *, to: TaskStatus) -> sa.ColumnElement[bool]:
-    """The compare-and-swap guard for a worker's write: its own lease, an allowed source."""
-    return sa.and_(
-        tasks.c.id == task_id,
-        tasks.c.lease_owner == owner,
-        tasks.c.status.in_(sources_of(to)),
-    )
-
-
-def _by_owner(to: TaskStatus) -> sa.ColumnElement[bool]:
-    """``_owned`` with bound parameters (``w_id``, ``w_owner``), for a statement built once."""
-    return sa.and_(
-        tasks.c.id == sa.bindparam("w_id"),
-        tasks.c.lease_owner == sa.bindparam("w_owner"),
-        tasks.c.status.in_(sources_of(to)),
-    )
-
-
-def _value(column: sa.Column[Any]) -> sa.BindParameter[Any]:
-    return sa.bindparam(f"v_{column.name}", type_=column.type)
-
-
-# The hot statements, built once: per call SQLAlchemy would otherwise build the clauses and
-# walk them for their cache key, which dominated a worker finishing thousands of tasks.
-_COMPLETE = (
-    tasks.update()
-    .where(_by_owner(TaskStatus.COMPLETED))
-    .values(
-        status=TaskStatus.COMPLETED.value,
-        images=_value(tasks.c.images),
-        progress=100,
-        queue_position=None,
-        lease_owner=None,
-        lease_expires_at=None,
-        updated_at=_value(tasks.c.updated_at),
-    )
-)
-_SAVE_UPSTREAM = (
-    tasks.update().where(_by_owner(TaskStatus.PROCESSING)).values(upstream=_value(tasks.c.upstream))
-)
-_SET_PROGRESS = (
-    tasks.update()
-    .where(_by_owner(TaskStatus.PROCESSING))
-    .values(progress=_value(tasks.c.progress), queue_position=_value(tasks.c.queue_position))
-)
-
-
-def _announcing(update: sa.Update, channel: str) -> sa.Update:
-    """``update`` sending a notice on ``channel`` for each row it changes (PostgreSQL)."""
-    return update.returning(sa.func.pg_notify(channel, tasks.c.id))
-
-
-_COMPLETE_PG = _announcing(_COMPLETE, FINISHED_CHANNEL)
-_SET_PROGRESS_PG = _announcing(_SET_PROGRESS, CHANGED_CHANNEL)
 
 
 class SqlStore:
@@ -245,7 +195,7 @@ class SqlStore:
         """Several notifications in one statement (one round trip for a whole batch)."""
         if self.is_postgres and sent:
             channels, payloads = zip(*sent, strict=True)
-            await conn.execute(_NOTIFY, {"channels": list(channels), "payloads": list(payloads)})
+            await conn.execute(NOTIFY_ALL, {"channels": list(channels), "payloads": list(payloads)})
 
     async def _create_idempotent(self, task: Task) -> Task:
         """Insert unless this key already used the idempotency key within the window."""
@@ -282,7 +232,7 @@ class SqlStore:
             kept = self.live.get(task_id)
             if kept is not None:
                 return kept
-        mark = self.live.mark()
+        mark = self.live.mark()  # before the read is sent (``LiveTasks.keep``)
         row = await self._first(tasks.c.id, task_id)
         if row is None:
             return None
@@ -383,7 +333,7 @@ class SqlStore:
             .returning(*tasks.c)
         )
         if self.is_postgres:
-            stmt = _announcing(stmt, CHANGED_CHANNEL)
+            stmt = announcing(stmt, CHANGED_CHANNEL)
         async with self._tx() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         claimed = [task_of(r) for r in rows]
@@ -431,7 +381,7 @@ class SqlStore:
     ) -> bool:
         """One conditional write of one task, committed with whatever else is being written;
         this process forgets what it remembered of the task (``store.live``) before it returns.
-        On PostgreSQL the statement announces itself (``_announcing``)."""
+        On PostgreSQL the statement announces itself (``announcing``)."""
         try:
             return bool(await self._writes.run(statement, task_id, None, params, together))
         finally:
@@ -449,12 +399,12 @@ class SqlStore:
         self, where: sa.ColumnElement[bool], values: dict[str, Any], channel: str
     ) -> sa.Update:
         update = tasks.update().where(where).values(**values)
-        return _announcing(update, channel) if self.is_postgres else update
+        return announcing(update, channel) if self.is_postgres else update
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
         # No notice: a poll does not show the upstream job.
         params = {"w_id": task_id, "w_owner": owner, "v_upstream": upstream.to_json()}
-        return await self._change(_SAVE_UPSTREAM, task_id, params=params)
+        return await self._change(SAVE_UPSTREAM, task_id, params=params)
 
     async def set_progress(
         self, task_id: str, owner: str, progress: int | None, queue_position: int | None
@@ -465,7 +415,7 @@ class SqlStore:
             "v_progress": progress,
             "v_queue_position": queue_position,
         }
-        update = _SET_PROGRESS_PG if self.is_postgres else _SET_PROGRESS
+        update = SET_PROGRESS_PG if self.is_postgres else SET_PROGRESS
         return await self._change(update, task_id, params)
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
@@ -476,8 +426,8 @@ class SqlStore:
             "v_updated_at": time.time(),
         }
         if self.is_postgres:
-            return await self._change(_COMPLETE_PG, task_id, params, complete_together)
-        return await self._change(_COMPLETE, task_id, params)
+            return await self._change(COMPLETE_PG, task_id, params, complete_together)
+        return await self._change(COMPLETE, task_id, params)
 
     async def fail(
         self,
@@ -507,7 +457,7 @@ class SqlStore:
     async def schedule_retry(self, task_id: str, owner: str, run_after: float) -> bool:
         return await self._update(
             task_id,
-            _owned(task_id, owner, to=TaskStatus.PROCESSING),
+            owned(task_id, owner, to=TaskStatus.PROCESSING),
             run_after=run_after,
             lease_owner=None,
             lease_expires_at=None,
@@ -517,7 +467,7 @@ class SqlStore:
     async def release(self, task_id: str, owner: str) -> bool:
         return await self._update(
             task_id,
-            _owned(task_id, owner, to=TaskStatus.PROCESSING),
+            owned(task_id, owner, to=TaskStatus.PROCESSING),
             lease_owner=None,
             lease_expires_at=None,
             attempts=tasks.c.attempts - 1,
