@@ -4,8 +4,8 @@ Through SQLAlchemy's asyncio layer a one-write transaction (BEGIN, the UPDATE, C
 about 650 microseconds of CPU here, against about 280 on the same asyncpg connection driven
 directly: every statement crossed into a greenlet and back and built an execution context
 and a result. The write batcher runs a transaction per batch, and a worker finishing tasks or
-a synchronous request pays for one or two of them, so these transactions run on a small
-asyncpg pool of their own.
+a synchronous request pays for one or two of them, so these transactions, and the worker's
+claims, run on a small asyncpg pool of their own.
 
 SQLAlchemy still writes the SQL: each statement is compiled once for PostgreSQL (by its
 object, for the statements built once; a statement built per call is compiled per call) and
@@ -48,7 +48,7 @@ class Outcome:
     """What a batch reads of a statement's result: its row count and its rows."""
 
     rowcount: int
-    rows: Sequence[Sequence[Any]] = ()
+    rows: Sequence[asyncpg.Record] = ()
 
     def scalars(self) -> Iterable[Any]:
         return (row[0] for row in self.rows)

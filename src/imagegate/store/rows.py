@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import sqlalchemy as sa
 
 from imagegate.engine.models import ImageRequest, StoredImage, Task, UpstreamState
 from imagegate.engine.states import TaskStatus
 from imagegate.store.base import ApiKeyRecord
+from imagegate.store.schema import tasks
+
+_JSON_COLUMNS = tuple(c.name for c in tasks.columns if isinstance(c.type, sa.JSON))
 
 
 def task_of(row: Mapping[Any, Any]) -> Task:
@@ -37,6 +43,16 @@ def task_of(row: Mapping[Any, Any]) -> Task:
         idempotency_key=row["idempotency_key"],
         request_hash=row["request_hash"],
     )
+
+
+def task_of_raw(items: Iterable[tuple[str, Any]]) -> Task:
+    """``task_of`` a row's (column, value) pairs as asyncpg returns them, without
+    SQLAlchemy's result processing: its JSON columns are still text."""
+    decoded = dict(items)
+    for name in _JSON_COLUMNS:
+        if isinstance(decoded[name], str):
+            decoded[name] = json.loads(decoded[name])
+    return task_of(decoded)
 
 
 def task_values(task: Task) -> dict[str, Any]:

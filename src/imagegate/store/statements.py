@@ -67,8 +67,45 @@ def announcing(update: sa.Update, channel: str) -> sa.Update:
     return update.returning(sa.func.pg_notify(channel, tasks.c.id))
 
 
+def _claim() -> sa.Update:
+    """Up to ``c_limit`` runnable tasks, oldest first, taken for ``c_owner`` until
+    ``c_until``: pending ones, and those whose worker's lease lapsed. ``SKIP LOCKED`` lets any
+    number of workers claim at once on PostgreSQL; SQLite ignores it and serialises writers."""
+    now = sa.bindparam("c_now", type_=tasks.c.run_after.type)
+    claimable = (
+        sa.select(tasks.c.id)
+        .where(
+            tasks.c.run_after <= now,
+            tasks.c.status.in_(sources_of(TaskStatus.PROCESSING)),
+            sa.or_(
+                tasks.c.status == TaskStatus.PENDING.value,
+                tasks.c.lease_expires_at.is_(None),
+                tasks.c.lease_expires_at < now,
+            ),
+        )
+        .order_by(tasks.c.run_after)
+        .limit(sa.bindparam("c_limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        tasks.update()
+        .where(tasks.c.id.in_(claimable.scalar_subquery()))
+        .values(
+            status=TaskStatus.PROCESSING.value,
+            lease_owner=sa.bindparam("c_owner", type_=tasks.c.lease_owner.type),
+            lease_expires_at=sa.bindparam("c_until", type_=tasks.c.lease_expires_at.type),
+            attempts=tasks.c.attempts + 1,
+            updated_at=now,
+            queue_position=None,
+        )
+        .returning(*tasks.c)
+    )
+
+
+CLAIM = _claim()
 COMPLETE_PG = announcing(COMPLETE, FINISHED_CHANNEL)
 SET_PROGRESS_PG = announcing(SET_PROGRESS, CHANGED_CHANNEL)
+CLAIM_PG = announcing(CLAIM, CHANGED_CHANNEL)
 
 
 # Several notices in one statement: (channel, payload) pairs as two arrays.
