@@ -59,9 +59,8 @@ class Worker:
         renewer = asyncio.create_task(self._renew_forever(), name="lease-renewal")
         try:
             while not self._stop.is_set():
-                claimed = await self._claim_once()
-                if claimed and self.in_flight < self.concurrency:
-                    continue  # there may be more waiting: claim again at once
+                if await self._claim_once() and self.in_flight < self.concurrency:
+                    continue  # the claim was full, so more may be waiting: claim again at once
                 await self._sleep()
         finally:
             await self._drain()
@@ -96,25 +95,29 @@ class Worker:
         run = TaskRun(self.ctx, task)
         return self._start(task, run), run
 
-    async def _claim_once(self) -> int:
+    async def _claim_once(self) -> bool:
+        """Claim what there is room for; True when the claim took all it asked for.
+
+        A claim that took less found everything runnable: what is created meanwhile sets the
+        signal, cleared before the claim, so ``_sleep`` returns at once. Claiming again
+        at once instead mostly found nothing, and cost a transaction per task."""
         room = self.concurrency - self.in_flight
         if room <= 0:
-            return 0
+            return False
         self.ctx.signals.new_work.clear()
+        limit = min(room, CLAIM_BATCH)
         try:
-            tasks = await self.ctx.store.claim(
-                self.ctx.owner, min(room, CLAIM_BATCH), time.time(), self.lease_s
-            )
+            tasks = await self.ctx.store.claim(self.ctx.owner, limit, time.time(), self.lease_s)
         except StoreUnavailable:
             log.warning("store unavailable; worker will retry")
-            return 0
+            return False
         except Exception:
             # The loop must outlive any single failure, or the process would idle forever.
             log.exception("claim failed; worker will retry")
-            return 0
+            return False
         for task in tasks:
             self._start(task)
-        return len(tasks)
+        return len(tasks) == limit
 
     def _start(self, task: Task, run: TaskRun | None = None) -> asyncio.Task[None]:
         job = asyncio.create_task(
