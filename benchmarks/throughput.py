@@ -47,7 +47,14 @@ def _run_one(opts: Options, postgres_url: str | None, procs: int) -> Row:
         ratio=rate / ceiling.rps,
         target=f">= {TARGET_PG:,.0f}/s (postgres, 2 procs)",
         met=met,
-        figures={"tasks_per_s": rate, "create_during_run_rps": created.rps, "ceiling": ceiling.rps},
+        figures={
+            "tasks_per_s": rate,
+            # Timed to when the driver, done creating, first saw them all committed: an upper
+            # bound on the time, that includes the driver's exit.
+            "tasks_per_s_seen": done.completed / (done.seen_at - done.first_created),
+            "create_during_run_rps": created.rps,
+            "ceiling": ceiling.rps,
+        },
     )
 
 
