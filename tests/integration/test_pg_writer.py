@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
+from imagegate.store.batch import NotBegun
 from imagegate.store.engine import asyncpg_dsn
 from imagegate.store.pgwrite import PostgresWriter
 from tests.support.postgres import fresh_database
@@ -43,6 +45,37 @@ async def test_a_cancelled_transaction_leaves_its_connection_usable(pg_admin_url
             async with asyncio.timeout(5), writer.transaction() as conn:
                 assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
         finally:
+            await writer.close()
+
+
+async def test_a_connection_its_server_closes_mid_transaction_is_not_begun(
+    pg_admin_url: str,
+) -> None:
+    """The server ending the backend (a restart, ``pg_terminate_backend``) hands the pool its
+    connection back before the transaction's own cleanup runs: still ``NotBegun`` (the batch
+    may run again), never the pool's complaint about a released connection."""
+    with fresh_database(pg_admin_url) as url:
+        writer = _writer(url)
+        await writer.start()
+        admin = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+
+            async def end_the_sleeper() -> None:
+                await asyncio.sleep(0.3)
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()"
+                )
+
+            ending = asyncio.create_task(end_the_sleeper())
+            with pytest.raises(NotBegun):
+                async with writer.transaction() as conn:
+                    await conn.execute(SLEEP, {"s": 5})
+            await ending
+            async with asyncio.timeout(5), writer.transaction() as conn:
+                assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
+        finally:
+            await admin.close()
             await writer.close()
 
 

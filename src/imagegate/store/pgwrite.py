@@ -160,7 +160,7 @@ class PostgresWriter:
             with _as_store_errors(before_commit=False):
                 await conn.execute("COMMIT")
         except BaseException as exc:
-            if conn.is_in_transaction() or conn.is_closed():
+            if _left_behind(conn):
                 conn.terminate()  # cancelled mid-statement, or broken: never reuse it
             if isinstance(exc, NotBegun):
                 # Its siblings were most likely dropped too (a restart, terminated backends):
@@ -221,8 +221,21 @@ def _as_store_errors(*, before_commit: bool) -> Iterator[None]:
         raise
 
 
+def _left_behind(conn: asyncpg.Connection) -> bool:
+    """Whether a connection whose transaction was cut short must be closed: it is still in the
+    transaction (cancelled mid-statement), or broken. One that its server closed may already
+    be back in the pool (asyncpg takes it back when the socket drops), with nothing to close."""
+    try:
+        return bool(conn.is_in_transaction() or conn.is_closed())
+    except asyncpg.InterfaceError:  # released back to the pool
+        return False
+
+
 async def _roll_back(conn: asyncpg.Connection) -> None:
-    if conn.is_closed():
+    try:
+        if conn.is_closed() or not conn.is_in_transaction():
+            return
+    except asyncpg.InterfaceError:  # released back to the pool: its server closed it
         return
     try:
         await conn.execute("ROLLBACK")
