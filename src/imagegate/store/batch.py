@@ -26,8 +26,10 @@ from imagegate.errors import StoreUnavailable
 
 # Statements per transaction. Each statement is a round trip, and on an event loop busy with
 # thousands of tasks each round trip waits a full turn of the loop, so a batch holds its row
-# locks (delaying claims and lease renewal) for as many turns as it has statements.
+# locks (delaying claims and lease renewal) for as many turns as it has statements. Writes
+# that share a statement (``Together``) count as one, up to ``MAX_WRITES`` writes a batch.
 MAX_BATCH = 64
+MAX_WRITES = 1000
 
 
 class NotBegun(StoreUnavailable):
@@ -90,6 +92,9 @@ class WriteBatcher:
         self._active = 0
         self._pending: list[Write] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        # A flush started but not yet run takes its batch when it runs, so every write
+        # submitted in the same turn of the loop joins it; no other starts meanwhile.
+        self._starting: asyncio.Task[None] | None = None
 
     async def run(
         self,
@@ -112,19 +117,43 @@ class WriteBatcher:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
     def _kick(self) -> None:
-        while self._pending and self._active < self._flushers:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if self._pending and self._starting is None and self._active < self._flushers:
             self._active += 1
-            flush = asyncio.get_running_loop().create_task(self._flush(batch))
+            flush = asyncio.get_running_loop().create_task(self._flush())
+            self._starting = flush
             self._flushes.add(flush)
             flush.add_done_callback(self._flushed)
 
     def _flushed(self, flush: asyncio.Task[None]) -> None:
         self._flushes.discard(flush)
         self._active -= 1
+        if self._starting is flush:  # cancelled before it ran
+            self._starting = None
         self._kick()
 
-    async def _flush(self, batch: list[Write]) -> None:
+    def _take(self) -> list[Write]:
+        """The next batch: up to ``MAX_BATCH`` statements' worth of the oldest writes."""
+        kinds: set[tuple[Together, frozenset[str]]] = set()
+        keys: set[str] = set()
+        statements = taken = 0
+        for write in self._pending[:MAX_WRITES]:
+            if write.together is None or write.key in keys:  # alone, as ``_execute_all`` runs it
+                statements += 1
+            else:
+                kind = (write.together, frozenset(write.params or ()))
+                statements += kind not in kinds
+                kinds.add(kind)
+            keys.add(write.key)
+            if statements > MAX_BATCH:
+                break
+            taken += 1
+        batch, self._pending = self._pending[:taken], self._pending[taken:]
+        return batch
+
+    async def _flush(self) -> None:
+        batch = self._take()
+        self._starting = None
+        self._kick()  # what did not fit
         # One order for every transaction's row locks, so two batches never deadlock; a
         # stable sort keeps one task's writes in the order they were made.
         batch.sort(key=lambda w: w.key)
