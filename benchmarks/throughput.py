@@ -8,7 +8,7 @@ so the ratio says how much of it the whole pipeline keeps.
 
 from __future__ import annotations
 
-from benchmarks.harness import create_plan, setup, wait_completed
+from benchmarks.harness import cpu_seconds, create_plan, setup, wait_completed
 from benchmarks.load import LoadResult, run_driver
 from benchmarks.report import Options, Row
 
@@ -26,8 +26,10 @@ def _run_one(opts: Options, postgres_url: str | None, procs: int) -> Row:
     with setup(opts.root, name, postgres_url) as s:
         server = s.serve("serve", "--workers", str(procs), IMAGEGATE_LOCAL_LATENCY="0").start()
         try:
+            cpu_before = cpu_seconds(server.pid)
             created = run_driver(create_plan(server.url, total))
             done = wait_completed(s.resolved_url, total, timeout=300)
+            cpu = cpu_seconds(server.pid) - cpu_before
         finally:
             server.stop()
         api_only = s.serve("api", "--workers", str(procs), "--no-worker").start()
@@ -53,6 +55,8 @@ def _run_one(opts: Options, postgres_url: str | None, procs: int) -> Row:
             # bound on the time, that includes the driver's exit.
             "tasks_per_s_seen": done.completed / (done.seen_at - done.first_created),
             "create_during_run_rps": created.rps,
+            # The server processes' CPU (the database's not included), less noisy than rates.
+            "gateway_cpu_us_per_task": cpu / total * 1e6,
             "ceiling": ceiling.rps,
         },
     )
