@@ -1,7 +1,7 @@
 """SQLAlchemy Core implementation of the store, for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
-One function per statement. The claim uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so any
-number of workers can claim concurrently; SQLite ignores the clause and serialises writers.
+One function per statement; the statements built once, the claim among them, are in
+``store.statements``.
 """
 
 from __future__ import annotations
