@@ -134,9 +134,11 @@ class Runtime:
             listener = Listener(self.store.url, self.signals, self.store.live)
             self._background.append(asyncio.create_task(listener.run(), name="listener"))
         if run_worker:
-            self.start_worker()
+            self.start_worker(beside_api=True)
 
-    def start_worker(self) -> Worker:
+    def start_worker(self, *, beside_api: bool = False) -> Worker:
+        """The worker; ``beside_api`` when this process's API creates tasks (and signals
+        them to it directly)."""
         ctx = Context(
             store=self.store,
             catalog=self.catalog,
@@ -154,6 +156,9 @@ class Runtime:
             poll_interval_s=self.settings.worker_poll_interval,
             lease_s=self.settings.lease,
             grace_s=self.settings.shutdown_grace,
+            # Told of every new task: by the listener (``start``) on PostgreSQL, by the API on
+            # SQLite, whose tasks from other processes' APIs their own workers take.
+            signalled=self.store.is_postgres or beside_api,
         )
         self.service.runner = self.worker
         sweeper = Sweeper(self.store, self.storage, self.signals, self.settings.sweep_interval)

@@ -1,4 +1,5 @@
-"""The worker loop's claiming: again at once after a full claim, else only when woken."""
+"""The worker loop's claiming: when every new task is signalled, again at once only after a full
+claim, else on the signal; unsignalled (SQLite across processes), while claims find work."""
 
 from __future__ import annotations
 
@@ -45,14 +46,24 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_full_claims_repeat_at_once_and_a_partial_one_waits_for_a_wake_up(
+def holding(store: Queue, signals: Signals, *, signalled: bool) -> Holding:
+    ctx = SimpleNamespace(store=store, signals=signals, owner="w")
+    return Holding(ctx, concurrency=1000, poll_interval_s=60, lease_s=60, signalled=signalled)  # type: ignore[arg-type]
+
+
+async def stopped(worker: Holding, running: asyncio.Task[None]) -> None:
+    worker.stop()
+    for held in worker._running.values():
+        held.cancel()
+    await running
+
+
+async def test_signalled_full_claims_repeat_at_once_and_a_partial_one_waits_for_the_signal(
     monkeypatch: Any,
 ) -> None:
     monkeypatch.setattr(loop, "CLAIM_BATCH", 10)
-    store = Queue(25)
-    signals = Signals()
-    ctx = SimpleNamespace(store=store, signals=signals, owner="w")
-    worker = Holding(ctx, concurrency=1000, poll_interval_s=60, lease_s=60)  # type: ignore[arg-type]
+    store, signals = Queue(25), Signals()
+    worker = holding(store, signals, signalled=True)
     running = asyncio.create_task(worker.run())
     try:
         await settle()
@@ -64,7 +75,17 @@ async def test_full_claims_repeat_at_once_and_a_partial_one_waits_for_a_wake_up(
         assert store.claims[3:] == [(10, 1)]
         assert len(worker._running) == 26
     finally:
-        worker.stop()
-        for held in worker._running.values():
-            held.cancel()
-        await running
+        await stopped(worker, running)
+
+
+async def test_unsignalled_claims_repeat_while_they_find_work(monkeypatch: Any) -> None:
+    monkeypatch.setattr(loop, "CLAIM_BATCH", 10)
+    store = Queue(25)
+    worker = holding(store, Signals(), signalled=False)
+    running = asyncio.create_task(worker.run())
+    try:
+        await settle()
+        # Another process's tasks set no signal here: the claim after a partial one looks.
+        assert store.claims == [(10, 10), (10, 10), (10, 5), (10, 0)]
+    finally:
+        await stopped(worker, running)

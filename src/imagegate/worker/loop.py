@@ -39,12 +39,16 @@ class Worker:
         poll_interval_s: float,
         lease_s: float,
         grace_s: float = 30.0,
+        signalled: bool = False,
     ) -> None:
         self.ctx = ctx
         self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
         self.grace_s = grace_s
+        # New tasks set ``new_work`` (PostgreSQL's notices, or this process's API); when not,
+        # as for a worker of its own on SQLite, they are found only by claiming.
+        self.signalled = signalled
         self._running: dict[str, asyncio.Task[None]] = {}
         self._reserved = 0  # slots held for tasks being created already claimed (``reserve``)
         self._stop = asyncio.Event()
@@ -60,7 +64,7 @@ class Worker:
         try:
             while not self._stop.is_set():
                 if await self._claim_once() and self.in_flight < self.concurrency:
-                    continue  # the claim was full, so more may be waiting: claim again at once
+                    continue  # more may be waiting: claim again at once
                 await self._sleep()
         finally:
             await self._drain()
@@ -96,11 +100,14 @@ class Worker:
         return self._start(task, run), run
 
     async def _claim_once(self) -> bool:
-        """Claim what there is room for; True when the claim took all it asked for.
+        """Claim what there is room for; True when more may be waiting to be claimed.
 
-        A claim that took less found everything runnable: what is created meanwhile sets the
-        signal, cleared before the claim, so ``_sleep`` returns at once. Claiming again
-        at once instead mostly found nothing, and cost a transaction per task."""
+        When every new task is signalled, a claim that took less than it asked for found
+        everything runnable: what is created meanwhile sets the signal, cleared before the
+        claim, so ``_sleep`` returns at once. Claiming again at once instead mostly found
+        nothing, and cost a transaction per task. Unsignalled, any claim that found work
+        is followed by another, so a stream of tasks from other processes' APIs is not left
+        to the poll interval."""
         room = self.concurrency - self.in_flight
         if room <= 0:
             return False
@@ -117,7 +124,7 @@ class Worker:
             return False
         for task in tasks:
             self._start(task)
-        return len(tasks) == limit
+        return len(tasks) == limit if self.signalled else bool(tasks)
 
     def _start(self, task: Task, run: TaskRun | None = None) -> asyncio.Task[None]:
         job = asyncio.create_task(
