@@ -137,13 +137,12 @@ class WriteBatcher:
         keys: set[str] = set()
         statements = taken = 0
         for write in self._pending[:MAX_WRITES]:
-            if write.together is None or write.key in keys:  # alone, as ``_execute_all`` runs it
+            kind = _shared_kind(write, keys)
+            if kind is None:
                 statements += 1
             else:
-                kind = (write.together, frozenset(write.params or ()))
                 statements += kind not in kinds
                 kinds.add(kind)
-            keys.add(write.key)
             if statements > MAX_BATCH:
                 break
             taken += 1
@@ -206,12 +205,11 @@ async def _execute_all(conn: Executor, batch: Sequence[Write]) -> list[int]:
     keys: set[str] = set()
     alone: list[int] = []
     for index, write in enumerate(batch):
-        # A key's later writes go alone, after its first: one task's writes keep their order.
-        if write.together is None or write.key in keys:
+        kind = _shared_kind(write, keys)
+        if kind is None:
             alone.append(index)
         else:
-            kinds.setdefault((write.together, frozenset(write.params or ())), []).append(index)
-        keys.add(write.key)
+            kinds.setdefault(kind, []).append(index)
     counts = [0] * len(batch)
     for (together, _), indexes in kinds.items():
         if len(indexes) == 1:
@@ -223,6 +221,17 @@ async def _execute_all(conn: Executor, batch: Sequence[Write]) -> list[int]:
     for index in sorted(alone):
         counts[index] = await _execute(conn, batch[index])
     return counts
+
+
+def _shared_kind(write: Write, keys: set[str]) -> tuple[Together, frozenset[str]] | None:
+    """The statement ``write`` may share with writes like it, or None when it runs alone: it
+    has no shared form, or its key already wrote in this batch (a key's later writes go
+    alone, after its first, so one task's writes keep their order). Notes its key in ``keys``."""
+    seen = write.key in keys
+    keys.add(write.key)
+    if write.together is None or seen:
+        return None
+    return write.together, frozenset(write.params or ())
 
 
 async def _execute(conn: Executor, write: Write) -> int:
