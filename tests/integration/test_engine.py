@@ -114,13 +114,14 @@ def test_retention_removes_tasks_and_their_files(gateway_factory: GatewayFactory
         assert task["status"] == "completed"
         url = task["data"][0]["url"]
         assert http.get(url).status_code == 200
-        assert any(files.rglob("*.png"))
+        shard = task["id"][4:6]
+        assert _tree(files) == [shard, f"{shard}/{task['id']}-0.png"]
         wait_for(lambda: http.get(f"/v1/tasks/{task['id']}").status_code == 404, timeout=15)
         assert http.get(f"/v1/tasks/{task['id']}").json() == NOT_FOUND
         assert http.get(f"/v1/images/generations/{task['id']}").json() == NOT_FOUND
         assert http.get("/v1/tasks").json()["data"] == []
         wait_for(lambda: not peek(gateway, sa.select(tasks.c.id)), timeout=15)  # row deleted
-        assert not any(files.rglob("*.png"))
+        assert _tree(files) == [shard]  # no folder per task is left behind
         assert http.get(url).status_code == 404
 
 
@@ -192,3 +193,7 @@ def test_poll_errors_and_garbled_answers_keep_the_job(
         assert body["status"] == "completed"
         assert fakes.upstreams["up-a"].create_calls == 1
         assert fakes.upstreams["up-b"].create_calls == 0
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*"))

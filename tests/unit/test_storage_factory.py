@@ -10,9 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from imagegate.config import Settings
+from imagegate.ids import new_task_id
 from imagegate.storage import s3
+from imagegate.storage.base import image_key
 from imagegate.storage.factory import build_storage
-from imagegate.storage.local import LocalStorage
+from imagegate.storage.local import LocalStorage, check_key
 from imagegate.storage.s3 import MAX_URL_TTL, S3Storage, parse_storage_url
 from imagegate.storage.signing import URLSigner
 
@@ -132,6 +134,22 @@ async def test_local_files_are_synced_only_for_power_durability(
     await storage.put("t1/0.png", b"replaced", "image/png")
     assert await storage.get("t1/0.png") == b"replaced"
     assert [p.name for p in (tmp_path / "files" / "t1").iterdir()] == ["0.png"]  # no temp left
+
+
+async def test_a_file_left_half_written_is_replaced_whole(tmp_path: Path) -> None:
+    storage = build_storage(Settings(data_dir=tmp_path), SIGNER)
+    folder = tmp_path / "files" / "ab"
+    folder.mkdir(parents=True)
+    (folder / "igt_ab-0.png").write_bytes(b"pic")  # what a run killed mid-write leaves
+    await storage.put("ab/igt_ab-0.png", b"picture", "image/png")
+    assert await storage.get("ab/igt_ab-0.png") == b"picture"
+    assert [p.name for p in folder.iterdir()] == ["igt_ab-0.png"]
+
+
+def test_images_are_spread_over_folders_named_by_the_task_id() -> None:
+    task_id = new_task_id()
+    assert image_key(task_id, 1, "webp") == f"{task_id[4:6]}/{task_id}-1.webp"
+    assert check_key(image_key(task_id, 0, "png"))
 
 
 def test_an_unknown_durability_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from imagegate.ids import TASK_PREFIX
+
+
+def image_key(task_id: str, index: int, extension: str) -> str:
+    """Where a task's image is stored: one of 1,024 folders, named by the id's first random
+    characters, so a local disk adds a file, not a folder, per image, and no folder grows
+    past a few thousand entries per million images."""
+    return f"{task_id.removeprefix(TASK_PREFIX)[:2]}/{task_id}-{index}.{extension}"
+
 
 class Storage(Protocol):
     """Put, get and delete objects by key, and sign time-limited URLs for them."""

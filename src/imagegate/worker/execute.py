@@ -32,7 +32,7 @@ from imagegate.providers.base import (
     Submitted,
 )
 from imagegate.router import Router
-from imagegate.storage.base import Storage
+from imagegate.storage.base import Storage, image_key
 from imagegate.store.base import Store
 from imagegate.worker.rehost import check_image, fetch_image
 
@@ -403,7 +403,7 @@ class TaskRun:
             checked = await check_image(data, self.task.request.output_format)
         except ProviderError as error:
             raise Fail(_public_message(error), error.error_code) from error
-        key = f"{self.task.id}/{index}.{checked.extension}"
+        key = image_key(self.task.id, index, checked.extension)
         await self.ctx.storage.put(key, checked.data, checked.content_type)
         self.blobs[key] = checked.data
         return StoredImage(
