@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
+
 import imagegate
 import imagegate.client
 
@@ -53,3 +58,14 @@ def test_every_sdk_error_shares_one_base_class() -> None:
         if n.endswith(("Error", "Failed", "Timeout", "NotFound"))
     ]
     assert all(issubclass(e, imagegate.ImagegateClientError) for e in errors)
+
+
+def test_the_server_starts_without_loading_the_sdk() -> None:
+    code = "import sys, imagegate.runtime; print('imagegate.client' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert loaded.stdout.strip() == b"False"
+
+
+def test_a_name_the_sdk_does_not_have_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Clinet'"):
+        imagegate.Clinet  # noqa: B018
