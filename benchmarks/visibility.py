@@ -10,7 +10,7 @@ bound: the completed state became visible at some point during that last poll.
 The baseline is the poll's own round trip in the same run: the finest resolution any client
 could observe. Like the other benchmarks, it measures a warm server: the first ``WARM_UP``
 tasks are not counted: a process's first task is slower, once per start (on PostgreSQL,
-one poller: 15-17 ms against 4-5 ms for the tasks after it).
+one poller: 4.3-7.0 ms against 3-4 ms for the tasks after it).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from imagegate.store.notify import Listener
 from imagegate.store.sql import SqlStore
 from imagegate.worker.execute import Context
 from imagegate.worker.loop import Worker, worker_id
+from imagegate.worker.rehost import load_decoders
 from imagegate.worker.sweeper import Sweeper
 
 log = logging.getLogger("imagegate")
@@ -128,6 +129,7 @@ class Runtime:
         await self.store.start()
         await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
+        load_decoders()
         tune_collector()
         if self.store.is_postgres:
             # Other processes' new and finished tasks reach this one through NOTIFY.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -42,3 +44,25 @@ async def test_an_image_in_another_format_is_re_encoded(noisy: bool) -> None:
 async def test_data_that_is_not_a_whole_image_is_refused(data: bytes) -> None:
     with pytest.raises(JobFailed):
         await check_image(data)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+async def test_formats_outside_png_jpeg_and_webp_are_never_decoded(fmt: str) -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, fmt)
+    with pytest.raises(JobFailed, match="not a PNG, JPEG or WebP image"):
+        await check_image(out.getvalue())
+
+
+def test_checking_a_webp_image_loads_no_other_decoder() -> None:
+    """Pillow loads all of its decoders (on the event loop) when asked for one not loaded."""
+    code = (
+        "import io, sys\n"
+        "from imagegate.worker.rehost import inspect_image, load_decoders\n"
+        "load_decoders()\n"
+        "from PIL import Image\n"
+        "out = io.BytesIO(); Image.new('RGB', (8, 8)).save(out, 'WEBP')\n"
+        "print(inspect_image(out.getvalue()).extension, 'PIL.EpsImagePlugin' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert result.stdout.split() == [b"webp", b"False"]
