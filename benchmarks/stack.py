@@ -23,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imagegate.api.app import create_app, wrap
+from imagegate.api.protocol import HttpProtocol
 from imagegate.cli.server import _prepare
 from imagegate.config import Settings
 
@@ -59,6 +60,7 @@ def main() -> None:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        http=HttpProtocol,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from typing import Any
 
 import httpx
@@ -147,3 +149,31 @@ def test_bad_idempotency_key_header(gateway: Gateway) -> None:
         )
     assert_envelope(response, 400, "invalid_value")
     assert_envelope(spaced, 400, "invalid_value")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nA header without a colon\r\n\r\n",
+    ],
+    ids=["request-line", "content-length", "header"],
+)
+def test_what_is_not_http_gets_the_envelope_too(gateway: Gateway, raw: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
+        conn.sendall(raw)
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))  # the server closes it
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    assert status == "HTTP/1.1 400 Bad Request"
+    assert (headers["content-type"], headers["connection"]) == ("application/json", "close")
+    assert int(headers["content-length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error == {
+        "message": "The request is not valid HTTP/1.1.",
+        "type": "invalid_request_error",
+        "code": "invalid_http_request",
+        "param": None,
+    }

@@ -108,6 +108,8 @@ def serve(
         )
     import uvicorn
 
+    from imagegate.api.protocol import HttpProtocol
+
     os.environ["IMAGEGATE_RUN_WORKER"] = "0" if no_worker else "1"
     console.print(f"imagegate listening on http://{host}:{port}  (playground at /)")
     uvicorn.run(
@@ -119,6 +121,7 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=45,
+        http=HttpProtocol,
     )
 
 
