@@ -26,12 +26,11 @@ def __getattr__(name: str) -> Any:
         # A subpackage not imported yet (``from imagegate import errors`` asks first).
         raise AttributeError(name)
     client = importlib.import_module("imagegate.client")
-    if name == "__all__":
-        return client.__all__
-    try:
-        return getattr(client, name)
-    except AttributeError:
-        raise AttributeError(f"module 'imagegate' has no attribute {name!r}") from None
+    if name != "__all__" and name not in client.__all__:
+        raise AttributeError(f"module 'imagegate' has no attribute {name!r}")
+    # Kept here, so later lookups of SDK names never come back to this function.
+    globals().update({n: getattr(client, n) for n in client.__all__}, __all__=client.__all__)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:

@@ -129,7 +129,6 @@ class Runtime:
         await self.store.start()
         await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
-        load_decoders()
         tune_collector()
         if self.store.is_postgres:
             # Other processes' new and finished tasks reach this one through NOTIFY.
@@ -141,6 +140,7 @@ class Runtime:
     def start_worker(self, *, beside_api: bool = False) -> Worker:
         """The worker; ``beside_api`` when this process's API creates tasks (and signals
         them to it directly)."""
+        load_decoders()  # only workers check images
         ctx = Context(
             store=self.store,
             catalog=self.catalog,

@@ -7,7 +7,7 @@ envelope. The server is started with this class as its ``http`` protocol.
 
 from __future__ import annotations
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from imagegate.api.errors import envelope
 
@@ -23,6 +23,6 @@ class HttpProtocol(HttpToolsProtocol):
         )
         headers = [*self.server_state.default_headers, *response.raw_headers]
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-        status = b"HTTP/1.1 400 Bad Request\r\n"
-        self.transport.write(status + head + b"connection: close\r\n\r\n" + bytes(response.body))
+        closing = b"connection: close\r\n\r\n"
+        self.transport.write(STATUS_LINE[400] + head + closing + bytes(response.body))
         self.transport.close()
