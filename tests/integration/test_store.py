@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,165 @@ async def test_renewing_many_leases_returns_exactly_the_ones_still_held(store: S
     assert await store.renew_leases("w2", ids[:10], until) == set()
     held = await store.get_task(ids[1])
     assert held is not None and held.lease_expires_at == until
+
+
+# --- tasks created claimed and held until their first write (``store.held``) -----------------
+
+
+def claimed_task(owner: str = "w1") -> Task:
+    now = time.time()
+    return new_task(
+        now=now,
+        status=TaskStatus.PROCESSING,
+        attempts=1,
+        lease_owner=owner,
+        lease_expires_at=now + 30,
+    )
+
+
+@pytest.fixture
+def short_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("imagegate.store.held.HOLD_S", 0.05)
+
+
+@pytest.fixture
+async def other(store_factory: StoreFactory) -> SqlStore:
+    """Another process on the same database: it sees only what was written."""
+    reader = store_factory()
+    await reader.start()
+    return reader
+
+
+async def test_a_held_task_is_written_once_by_its_completion(
+    store: SqlStore, other: SqlStore
+) -> None:
+    task = claimed_task()
+    store.hold_claimed(task)
+    assert await store.get_task(task.id) == task  # its own run reads it from memory
+    assert await other.get_task(task.id) is None
+    assert await store.renew_leases("w1", [task.id], time.time() + 60) == {task.id}
+    assert await store.renew_leases("w2", [task.id], time.time() + 60) == set()
+    assert await store.complete(task.id, "w2", [IMAGE]) is False  # not its lease
+    assert await store.complete(task.id, "w1", [IMAGE]) is True
+    done = await other.get_task(task.id)
+    assert done is not None
+    assert (done.status, done.images, done.progress, done.attempts, done.lease_owner) == (
+        TaskStatus.COMPLETED,
+        (IMAGE,),
+        100,
+        1,
+        None,
+    )
+    assert done.request == task.request and done.deadline_at == task.deadline_at
+    assert await store.complete(task.id, "w1", [IMAGE]) is False  # an ordinary stored task now
+    assert store.drop_held(task.id) is False
+
+
+async def test_a_held_task_still_running_after_the_hold_is_stored_as_it_stands(
+    store: SqlStore, other: SqlStore, short_hold: None
+) -> None:
+    task = claimed_task()
+    store.hold_claimed(task)
+    deadline = time.monotonic() + 10
+    while (found := await other.get_task(task.id)) is None:
+        assert time.monotonic() < deadline, "the held task was never written"
+        await asyncio.sleep(0.05)
+    assert (found.status, found.lease_owner, found.attempts) == (TaskStatus.PROCESSING, "w1", 1)
+    # From here on its writes are updates, under the usual guards.
+    assert await store.renew_leases("w1", [task.id], time.time() + 60) == {task.id}
+    assert await store.fail(task.id, "w1", "upstream said no", "upstream_error") is True
+    failed = await other.get_task(task.id)
+    assert failed is not None and (failed.status, failed.error) == (
+        TaskStatus.FAILED,
+        "upstream said no",
+    )
+
+
+async def test_a_held_task_given_back_is_claimable_by_any_worker(store: SqlStore) -> None:
+    task = claimed_task()
+    store.hold_claimed(task)
+    assert await store.release(task.id, "w1") is True
+    [again] = await store.claim("w2", 1, time.time(), 30)
+    assert (again.id, again.lease_owner, again.attempts) == (task.id, "w2", 1)
+
+
+async def test_each_first_write_of_a_held_task_inserts_it_as_that_write_leaves_it(
+    store: SqlStore, other: SqlStore
+) -> None:
+    journal = UpstreamState(route="vendor", jobs=[{"task_id": "up-9"}])
+    writes = {
+        "journal": lambda t: store.save_upstream(t.id, "w1", journal),
+        "progress": lambda t: store.set_progress(t.id, "w1", 40, 3),
+        "retry": lambda t: store.schedule_retry(t.id, "w1", time.time() + 60),
+        "failure": lambda t: store.fail(t.id, None, "past its deadline", "timeout"),
+    }
+    for name, write in writes.items():
+        task = claimed_task()
+        store.hold_claimed(task)
+        assert await write(task) is True, name
+        found = await other.get_task(task.id)
+        assert found is not None, name
+        if name == "journal":
+            assert found.upstream == journal and found.lease_owner == "w1"
+        elif name == "progress":
+            assert (found.progress, found.queue_position) == (40, 3)
+        elif name == "retry":
+            assert found.lease_owner is None and found.run_after > time.time() + 30
+        else:
+            assert (found.status, found.error_code) == (TaskStatus.FAILED, "timeout")
+
+
+async def test_writes_of_a_held_task_at_once_apply_in_order(
+    store: SqlStore, other: SqlStore
+) -> None:
+    """The second write waits for the first one's insert, then updates what it inserted."""
+    for _ in range(10):
+        task = claimed_task()
+        store.hold_claimed(task)
+        progress, done = await asyncio.gather(
+            store.set_progress(task.id, "w1", 50, None), store.complete(task.id, "w1", [IMAGE])
+        )
+        assert progress is done is True
+        found = await other.get_task(task.id)
+        assert found is not None and (found.status, found.progress) == (TaskStatus.COMPLETED, 100)
+
+
+async def test_a_held_task_whose_insert_landed_unseen_is_then_updated(store: SqlStore) -> None:
+    """An insert whose commit's answer was lost is held again; the next write finds the row
+    there (the id is taken) and updates it instead."""
+    task = claimed_task()
+    store.hold_claimed(task)
+    await store.persist(task.id)
+    store.hold_claimed(task)  # as if that insert had failed after its commit
+    assert await store.complete(task.id, "w1", [IMAGE]) is True
+    done = await store.get_task(task.id)
+    assert done is not None and done.status is TaskStatus.COMPLETED
+    assert store.drop_held(task.id) is False
+
+
+async def test_a_held_task_dropped_is_never_written(
+    store: SqlStore, other: SqlStore, short_hold: None
+) -> None:
+    task = claimed_task()
+    store.hold_claimed(task)
+    assert store.drop_held(task.id) is True
+    await asyncio.sleep(0.2)
+    assert await other.get_task(task.id) is None
+    assert await store.get_task(task.id) is None
+
+
+async def test_held_tasks_completed_together_keep_their_own_images(
+    store: SqlStore, other: SqlStore
+) -> None:
+    """Completions that share one INSERT (a batch) each store their own list of images."""
+    held = [claimed_task() for _ in range(20)]
+    for task in held:
+        store.hold_claimed(task)
+    images = {
+        t.id: [replace(IMAGE, key=f"{t.id}/{n}.png") for n in range(1 + i % 3)]
+        for i, t in enumerate(held)
+    }
+    assert all(await asyncio.gather(*(store.complete(i, "w1", images[i]) for i in images)))
+    for task_id, expected in images.items():
+        found = await other.get_task(task_id)
+        assert found is not None and found.images == tuple(expected)

@@ -1,7 +1,8 @@
 """Synchronous requests run by the worker of the process that received them.
 
-Such a task is stored already claimed by that worker and answered from the run's own
-outcome; it must stay a normal durable task: listed, pollable, stored, finished by another
+Such a task is claimed by that worker from the start and answered from the run's own
+outcome. It is written when the run ends, or once it has run for ``store.held.HOLD_S``; from
+then on it must be a normal durable task: listed, pollable, stored, finished by another
 worker if its process dies, and idempotent like any other.
 """
 
@@ -101,12 +102,14 @@ def test_a_gateway_killed_mid_sync_request_has_the_task_finished_once(
 ) -> None:
     with relay(tmp_path) as fakes:
         upstream = fakes.upstreams["up-a"]
-        upstream.latency_s = 1.0  # the kill lands while the upstream works on the request
+        upstream.latency_s = 4.0  # the kill lands while the upstream works on the request
         env = {**fakes.env, "IMAGEGATE_LEASE": "2s", "IMAGEGATE_WORKER_POLL_INTERVAL": "0.2s"}
         gateway = gateway_factory(env=env)
         with concurrent.futures.ThreadPoolExecutor(1) as pool, gateway.client() as http:
             pending = pool.submit(http.post, CREATE, json={**BODY, "model": MODEL})
             wait_for(lambda: upstream.create_calls > 0, timeout=30)
+            # Stored once it has run for the hold (a quicker run is written when it ends).
+            wait_for(lambda: len(peek(gateway, sa.select(tasks.c.id))) == 1, timeout=30)
             gateway.kill()
             with pytest.raises(httpx.HTTPError):
                 pending.result()

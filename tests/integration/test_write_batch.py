@@ -215,8 +215,10 @@ async def test_tasks_created_queued_and_created_claimed_keep_their_own_columns(
         new_task(status=TaskStatus.PROCESSING, attempts=1, lease_owner="w1", lease_expires_at=now)
         for _ in range(3)
     ]
+    for task in claimed:
+        store.hold_claimed(task)
     await asyncio.gather(
-        *(store.create_task(t) for t in queued), *(store.create_claimed(t) for t in claimed)
+        *(store.create_task(t) for t in queued), *(store.persist(t.id) for t in claimed)
     )
     leases = {t.id: (t.lease_owner, t.lease_expires_at) for t in queued + claimed}
     for task_id, lease in leases.items():

@@ -7,7 +7,6 @@ that does not exist.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
@@ -64,8 +63,8 @@ class LocalRunner(Protocol):
     def reserve(self) -> bool:
         """Hold a slot for one task; False when full or stopping."""
 
-    def adopt(self, task: Task | None) -> tuple[asyncio.Task[None], RunResult] | None:
-        """Run ``task`` in the slot held (``None``: give the slot back)."""
+    def adopt(self, task: Task) -> tuple[asyncio.Task[None], RunResult] | None:
+        """Run ``task`` in the slot held; None when the worker is stopping."""
 
 
 @dataclass(frozen=True)
@@ -154,19 +153,26 @@ class TaskService:
     ) -> SyncResult:
         """A synchronous request: its task once terminal, or as it stands after ``within_s``.
 
-        When this process's worker has room, the task is stored already claimed by it and run
-        right here: no claim, no wake-up, no read back. It is a durable task all the same: if
-        this process dies, the lease lapses and another worker finishes it. An idempotent
-        request, or one that finds no room, is queued like any other and waited for.
+        When this process's worker has room, the task is taken already claimed by it and run
+        right here: no claim, no wake-up, no read back. Its task is written by the run's first
+        write (for a quick run, its last: one INSERT of the finished task), or once it ran
+        for ``store.held.HOLD_S``, from when on it is a durable task like any other: if this
+        process dies, the lease lapses and another worker finishes it. An idempotent request,
+        or one that finds no room, is queued like any other and waited for.
         """
         runner = self.runner
         if idempotency_key is None and runner is not None and runner.reserve():
-            return await self._run_here(runner, key_id, create, within_s)
+            return await self._run_here(runner, key_id, create, body, within_s)
         task = await self.create(key_id, create, body=body, idempotency_key=idempotency_key)
         return SyncResult(await self.wait(task, within_s), {})
 
     async def _run_here(
-        self, runner: LocalRunner, key_id: str, create: CreateRequest, within_s: float
+        self,
+        runner: LocalRunner,
+        key_id: str,
+        create: CreateRequest,
+        body: dict[str, Any],
+        within_s: float,
     ) -> SyncResult:
         until = time.monotonic() + within_s
         task = self._new_task(key_id, create)
@@ -177,25 +183,25 @@ class TaskService:
             lease_owner=runner.owner,
             lease_expires_at=task.created_at + runner.lease_s,
         )
-        try:
-            await self.store.create_claimed(task)
-        except BaseException:
-            runner.adopt(None)
-            raise
+        self.store.hold_claimed(task)
         adopted = runner.adopt(task)
-        if adopted is None:  # the worker began to stop: hand the task to another one
-            with contextlib.suppress(StoreUnavailable):  # else its lease lapses in time
-                await self.store.release(task.id, runner.owner)
-            self.signals.work_available()
+        if adopted is None:  # the worker began to stop: queue the request for another one
+            self.store.drop_held(task.id)
+            task = await self.create(key_id, create, body=body)
             return SyncResult(await self.wait(task, until - time.monotonic()), {})
         job, result = adopted
         # ``wait`` neither cancels the run when time is up (the result is paid for and kept)
         # nor raises when the run was cancelled (a stopping worker gave the task back).
         await asyncio.wait([job], timeout=max(0.0, until - time.monotonic()))
         if not job.done():
+            await self.store.persist(task.id)  # its id is given out
             return SyncResult(task, {})  # still running: the caller answers the task object
         if result.outcome is not None:
             return SyncResult(result.outcome, result.blobs)
+        if self.store.drop_held(task.id):
+            # The run ended without any write it could make (the store failed it): nothing
+            # of it is stored, and nothing goes on elsewhere. Nobody was told of it either.
+            raise StoreUnavailable()
         # The run ended without a final write (a retry was scheduled, the lease was lost, the
         # worker stopped): the task goes on elsewhere, so wait for it like any queued one.
         return SyncResult(await self.wait(await self._latest(task), until - time.monotonic()), {})

@@ -111,7 +111,14 @@ class Store(Protocol):
 
     async def count_keys(self) -> int: ...
 
-    # tasks: created already claimed
-    async def create_claimed(self, task: Task) -> None:
-        """Insert ``task`` as processing, leased to ``task.lease_owner``, who runs it at once
-        (no idempotency key: such a request takes ``create_task``)."""
+    # tasks: created already claimed, and held in memory until their first write
+    def hold_claimed(self, task: Task) -> None:
+        """Take ``task`` as processing, leased to ``task.lease_owner``, who runs it at once
+        (no idempotency key: such a request takes ``create_task``). It is written by its
+        first write, as that write leaves it, or by ``persist`` (``store.held``)."""
+
+    async def persist(self, task_id: str) -> None:
+        """Write a held task now, as it stands: its id is about to be given out."""
+
+    def drop_held(self, task_id: str) -> bool:
+        """Forget a held task that was never written; whether it was held."""

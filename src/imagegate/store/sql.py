@@ -7,7 +7,7 @@ One function per statement; the statements built once, the claim among them, are
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -31,6 +31,7 @@ from imagegate.store.engine import (
 )
 from imagegate.store.fastread import ReadBusy, SqliteReader, fast_reader
 from imagegate.store.fastwrite import WriterBusy, fast_writer
+from imagegate.store.held import HeldTasks
 from imagegate.store.live import LiveTasks
 from imagegate.store.migrate import upgrade
 from imagegate.store.pgwrite import PostgresWriter
@@ -41,6 +42,7 @@ from imagegate.store.statements import (
     CLAIM_PG,
     COMPLETE,
     COMPLETE_PG,
+    COMPLETION,
     NOTIFY_ALL,
     SAVE_UPSTREAM,
     SET_PROGRESS,
@@ -107,6 +109,7 @@ class SqlStore:
         self.live = LiveTasks()
         self._versioned = self._fast if isinstance(self._fast, SqliteReader) else None
         self._version: int | None = None
+        self._held = HeldTasks(self._insert_held)
 
     async def start(self) -> None:
         async with self._tx() as conn:
@@ -230,6 +233,9 @@ class SqlStore:
         return task_of(row) if row else None
 
     async def get_task(self, task_id: str, *, recent: bool = False) -> Task | None:
+        held = self._held.task(task_id)
+        if held is not None:
+            return held
         if recent:
             self._catch_up()
             kept = self.live.get(task_id)
@@ -328,8 +334,8 @@ class SqlStore:
         parameters to build and plan) just as those tasks finished, and locked them in
         another order than the batched completions did: deadlocks, and completions stalled
         for seconds."""
-        owned: set[str] = set()
-        ordered = sorted(ids)
+        owned = self._held.owned(owner, ids)
+        ordered = sorted(set(ids) - owned)
         for start in range(0, len(ordered), RENEW_CHUNK):
             chunk = ordered[start : start + RENEW_CHUNK]
             async with self._tx() as conn:
@@ -383,12 +389,18 @@ class SqlStore:
 
     async def save_upstream(self, task_id: str, owner: str, upstream: UpstreamState) -> bool:
         # No notice: a poll does not show the upstream job.
-        params = {"w_id": task_id, "w_owner": owner, "v_upstream": upstream.to_json()}
+        changes = {"upstream": upstream.to_json()}
+        if (done := await self._write_held(task_id, owner, changes)) is not None:
+            return done
+        params = {"w_id": task_id, "w_owner": owner, "v_upstream": changes["upstream"]}
         return await self._change(SAVE_UPSTREAM, task_id, params=params)
 
     async def set_progress(
         self, task_id: str, owner: str, progress: int | None, queue_position: int | None
     ) -> bool:
+        changes = {"progress": progress, "queue_position": queue_position}
+        if (done := await self._write_held(task_id, owner, changes)) is not None:
+            return done
         params = {
             "w_id": task_id,
             "w_owner": owner,
@@ -399,11 +411,14 @@ class SqlStore:
         return await self._change(update, task_id, params)
 
     async def complete(self, task_id: str, owner: str, images: list[StoredImage]) -> bool:
+        changes = {**COMPLETION, "images": [i.to_json() for i in images], "updated_at": time.time()}
+        if (done := await self._write_held(task_id, owner, changes)) is not None:
+            return done
         params = {
             "w_id": task_id,
             "w_owner": owner,
-            "v_images": [i.to_json() for i in images],
-            "v_updated_at": time.time(),
+            "v_images": changes["images"],
+            "v_updated_at": changes["updated_at"],
         }
         if self.is_postgres:
             return await self._change(COMPLETE_PG, task_id, params, complete_together)
@@ -418,33 +433,43 @@ class SqlStore:
         *,
         cancelled: bool = False,
     ) -> bool:
+        changes = {
+            "status": TaskStatus.FAILED.value,
+            "error": error[:2000],
+            "error_code": error_code,
+            "cancelled": cancelled,
+            "queue_position": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": time.time(),
+        }
+        if (done := await self._write_held(task_id, owner, changes)) is not None:
+            return done
         where = sa.and_(tasks.c.id == task_id, tasks.c.status.in_(sources_of(TaskStatus.FAILED)))
         if owner is not None:
             where = sa.and_(where, tasks.c.lease_owner == owner)
-        return await self._finish(
-            task_id,
-            where,
-            status=TaskStatus.FAILED.value,
-            error=error[:2000],
-            error_code=error_code,
-            cancelled=cancelled,
-            queue_position=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=time.time(),
-        )
+        return await self._finish(task_id, where, **changes)
 
     async def schedule_retry(self, task_id: str, owner: str, run_after: float) -> bool:
-        return await self._update(
-            task_id,
-            owned(task_id, owner, to=TaskStatus.PROCESSING),
-            run_after=run_after,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=time.time(),
-        )
+        changes = {
+            "run_after": run_after,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": time.time(),
+        }
+        # A held task is claimable once due, by any worker: they hear of it as of a new one.
+        if (done := await self._write_held(task_id, owner, changes, NEW_TASK_CHANNEL)) is not None:
+            return done
+        where = owned(task_id, owner, to=TaskStatus.PROCESSING)
+        return await self._update(task_id, where, **changes)
 
     async def release(self, task_id: str, owner: str) -> bool:
+        def given_back(held: Task) -> dict[str, Any]:
+            return {"lease_owner": None, "lease_expires_at": None, "attempts": held.attempts - 1}
+
+        done = await self._write_held(task_id, owner, given_back, NEW_TASK_CHANNEL)
+        if done is not None:
+            return done
         return await self._update(
             task_id,
             owned(task_id, owner, to=TaskStatus.PROCESSING),
@@ -563,14 +588,58 @@ class SqlStore:
                 (await conn.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar_one()
             )
 
-    # --- tasks: created already claimed --------------------------------------------------
+    # --- tasks: created already claimed, held until their first write (``store.held``) ---
 
-    async def create_claimed(self, task: Task) -> None:
-        """Insert ``task`` already held by ``task.lease_owner`` (status processing, a lease).
+    def hold_claimed(self, task: Task) -> None:
+        """Take ``task``, held by ``task.lease_owner`` (status processing, a lease), without
+        writing it: its first write inserts it, or ``HOLD_S`` later it is inserted as it is.
 
-        No worker is woken: its owner runs it at once. Should the owner die, the lease lapses
-        and any worker claims it like every other task.
+        No worker is woken: its owner runs it at once. Once written, should the owner die, the
+        lease lapses and any worker claims it like every other task.
         """
         values = task_values(task)
         values.update(lease_owner=task.lease_owner, lease_expires_at=task.lease_expires_at)
-        await self._writes.run(INSERT, task.id, params=values, together=self._inserts)
+        self._held.hold(task, values)
+
+    async def persist(self, task_id: str) -> None:
+        """Write a held task now, as it stands (nothing for one written already)."""
+        await self._held.persist(task_id)
+
+    def drop_held(self, task_id: str) -> bool:
+        """Forget a held task never written (its run ended without a write it could make);
+        whether it was held."""
+        return self._held.drop(task_id)
+
+    async def _write_held(
+        self,
+        task_id: str,
+        owner: str | None,
+        changes: Mapping[str, Any] | Callable[[Task], Mapping[str, Any]],
+        channel: str | None = None,
+    ) -> bool | None:
+        """A held task's first write by its owner (None: whoever holds it): one INSERT of
+        the task as the write leaves it, its guard passed (nobody else knows the task). None
+        when it is not held for ``owner``: the caller updates it as any other task."""
+        if task_id not in self._held:
+            return None
+        async with self._held.first_write(task_id, owner) as held:
+            if held is None:
+                return None
+            values = {**held.values, **(changes(held.task) if callable(changes) else changes)}
+            if await self._insert_held(task_id, values, channel):
+                return True
+        return None
+
+    async def _insert_held(
+        self, task_id: str, values: dict[str, Any], channel: str | None = None
+    ) -> bool:
+        """Insert a held task; False when an earlier insert of it committed after all (the
+        answer to its COMMIT was lost), which leaves it stored as that insert wrote it."""
+        notify = (channel, task_id) if channel else None
+        try:
+            await self._writes.run(INSERT, task_id, notify, values, self._inserts)
+        except sa.exc.IntegrityError:
+            return False
+        finally:
+            self.live.changed(task_id)
+        return True

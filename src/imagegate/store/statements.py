@@ -39,18 +39,19 @@ def value(column: sa.Column[Any]) -> sa.BindParameter[Any]:
     return sa.bindparam(f"v_{column.name}", type_=column.type)
 
 
+# What a completion sets besides its images and its time (``COMPLETE``, and the insert of a
+# task completed before it was ever written: ``store.held``).
+COMPLETION: dict[str, Any] = {
+    "status": TaskStatus.COMPLETED.value,
+    "progress": 100,
+    "queue_position": None,
+    "lease_owner": None,
+    "lease_expires_at": None,
+}
 COMPLETE = (
     tasks.update()
     .where(by_owner(TaskStatus.COMPLETED))
-    .values(
-        status=TaskStatus.COMPLETED.value,
-        images=value(tasks.c.images),
-        progress=100,
-        queue_position=None,
-        lease_owner=None,
-        lease_expires_at=None,
-        updated_at=value(tasks.c.updated_at),
-    )
+    .values(**COMPLETION, images=value(tasks.c.images), updated_at=value(tasks.c.updated_at))
 )
 SAVE_UPSTREAM = (
     tasks.update().where(by_owner(TaskStatus.PROCESSING)).values(upstream=value(tasks.c.upstream))

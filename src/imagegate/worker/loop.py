@@ -88,12 +88,12 @@ class Worker:
         self._reserved += 1
         return True
 
-    def adopt(self, task: Task | None) -> tuple[asyncio.Task[None], TaskRun] | None:
-        """Use the slot ``reserve`` held: run ``task`` (stored as claimed by us) like a claimed
-        one, with its lease renewed and drained on stop. None, and no run, when the worker is
-        stopping (the caller gives the task back) or there is no task (its creation failed)."""
+    def adopt(self, task: Task) -> tuple[asyncio.Task[None], TaskRun] | None:
+        """Use the slot ``reserve`` held: run ``task`` (claimed by us) like a claimed one, with
+        its lease renewed and drained on stop. None, and no run, when the worker is stopping
+        (the caller hands the request to another worker)."""
         self._reserved -= 1
-        if task is None or self._stop.is_set():
+        if self._stop.is_set():
             self._slot_freed.set()
             return None
         run = TaskRun(self.ctx, task)
