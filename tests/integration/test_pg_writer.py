@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-from imagegate.store.batch import NotBegun
+from imagegate.store.batch import NotBegun, Unsettled
 from imagegate.store.engine import asyncpg_dsn
 from imagegate.store.pgwrite import PostgresWriter
 from tests.support.postgres import fresh_database
@@ -24,6 +24,15 @@ INSERT = sa.text("INSERT INTO t (id) VALUES (:id)")
 
 def _writer(url: str) -> PostgresWriter:
     return PostgresWriter(asyncpg_dsn(url), asyncpg_dialect.dialect(), size=1)
+
+
+async def end_the_sleeper(admin: asyncpg.Connection) -> None:
+    """Terminate, 0.3 s from now, the backend running ``SLEEP`` (as a restart would)."""
+    await asyncio.sleep(0.3)
+    await admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()"
+    )
 
 
 async def test_a_cancelled_transaction_leaves_its_connection_usable(pg_admin_url: str) -> None:
@@ -59,15 +68,7 @@ async def test_a_connection_its_server_closes_mid_transaction_is_not_begun(
         await writer.start()
         admin = await asyncpg.connect(asyncpg_dsn(url))
         try:
-
-            async def end_the_sleeper() -> None:
-                await asyncio.sleep(0.3)
-                await admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()"
-                )
-
-            ending = asyncio.create_task(end_the_sleeper())
+            ending = asyncio.create_task(end_the_sleeper(admin))
             with pytest.raises(NotBegun):
                 async with writer.transaction() as conn:
                     await conn.execute(SLEEP, {"s": 5})
@@ -100,4 +101,64 @@ async def test_a_failed_statement_rolls_back_and_keeps_sqlalchemys_error_class(
             async with writer.transaction() as conn:  # id 2 was rolled back with its batch
                 assert (await conn.execute(INSERT, {"id": 2})).rowcount == 1
         finally:
+            await writer.close()
+
+
+async def test_a_lone_statement_commits_by_itself(pg_admin_url: str) -> None:
+    """Outside BEGIN and COMMIT: what the block does after its statement cannot undo it, and
+    an error of the server's own leaves the connection in use."""
+    with fresh_database(pg_admin_url) as url:
+        writer = _writer(url)
+        await writer.start()
+        try:
+            async with writer.alone() as conn:
+                await conn.execute(TABLE)
+
+            async def insert_then_fail() -> None:
+                async with writer.alone() as conn:
+                    await conn.execute(INSERT, {"id": 1})
+                    raise RuntimeError("after the statement")
+
+            with pytest.raises(RuntimeError):
+                await insert_then_fail()
+            with pytest.raises(sa.exc.IntegrityError):
+                async with writer.alone() as conn:
+                    await conn.execute(INSERT, {"id": 1})  # committed above
+            async with writer.alone() as conn:
+                found = await conn.execute(sa.text("SELECT id FROM t"))
+            assert list(found.scalars()) == [1]
+        finally:
+            await writer.close()
+
+
+async def test_a_lone_statement_whose_connection_is_lost_is_unsettled(pg_admin_url: str) -> None:
+    """Lost while it runs, a statement that commits by itself may have committed: neither
+    ``NotBegun`` (which would run it again) nor a driver error. The next one gets a fresh
+    connection, as does the next one after a cancelled statement."""
+    with fresh_database(pg_admin_url) as url:
+        writer = _writer(url)
+        await writer.start()
+        admin = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            ending = asyncio.create_task(end_the_sleeper(admin))
+            with pytest.raises(Unsettled):
+                async with writer.alone() as conn:
+                    await conn.execute(SLEEP, {"s": 5})
+            await ending
+            async with asyncio.timeout(5), writer.alone() as conn:
+                assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
+
+            async def slow() -> None:
+                async with writer.alone() as conn:
+                    await conn.execute(SLEEP, {"s": 5})
+
+            job = asyncio.create_task(slow())
+            await asyncio.sleep(0.3)
+            job.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await job
+            async with asyncio.timeout(5), writer.alone() as conn:
+                assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
+        finally:
+            await admin.close()
             await writer.close()

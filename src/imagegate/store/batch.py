@@ -15,7 +15,7 @@ with ``StoreUnavailable``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,6 +37,13 @@ class NotBegun(StoreUnavailable):
     database rolled it back): the batch may run again as it is, once."""
 
 
+class Unsettled(StoreUnavailable):
+    """The connection was lost while a statement that commits by itself ran: whether it
+    committed is unknown. Its writers hear ``StoreUnavailable``; writes queued behind it go on
+    (fresh connections). Every write here is a compare-and-swap or an insert of a new id, so
+    a worker's run that meets this ends as if its lease had lapsed."""
+
+
 class Result(Protocol):
     """What a batch reads of a statement's result (a SQLAlchemy ``CursorResult`` is one)."""
 
@@ -55,6 +62,11 @@ class Executor(Protocol):
 
 
 Begin = Callable[[], AbstractAsyncContextManager[Executor]]
+# A connection on which one statement commits by itself, in one round trip: PostgreSQL's
+# extended protocol runs a lone statement in a transaction of its own. A batch of one
+# statement runs there rather than inside BEGIN and COMMIT, two round trips fewer, each of
+# which waited for a turn of a busy loop (a worker's completion: 3 round trips down to 1).
+BeginAlone = Callable[[], AbstractAsyncContextManager[Executor]]
 # Sends the notifications of a batch's changed writes inside its transaction: (channel, payload).
 Notify = Callable[[Executor, Sequence[tuple[str, str]]], Awaitable[None]]
 
@@ -85,8 +97,11 @@ class WriteBatcher:
     PostgreSQL several, each on its own connection, so a loop turn advances several batches.
     """
 
-    def __init__(self, begin: Begin, notify: Notify, *, flushers: int = 1) -> None:
+    def __init__(
+        self, begin: Begin, notify: Notify, *, flushers: int = 1, alone: BeginAlone | None = None
+    ) -> None:
         self._begin = begin
+        self._alone = alone
         self._notify = notify
         self._flushers = flushers
         self._active = 0
@@ -133,16 +148,8 @@ class WriteBatcher:
 
     def _take(self) -> list[Write]:
         """The next batch: up to ``MAX_BATCH`` statements' worth of the oldest writes."""
-        kinds: set[tuple[Together, frozenset[str]]] = set()
-        keys: set[str] = set()
-        statements = taken = 0
-        for write in self._pending[:MAX_WRITES]:
-            kind = _shared_kind(write, keys)
-            if kind is None:
-                statements += 1
-            else:
-                statements += kind not in kinds
-                kinds.add(kind)
+        taken = 0
+        for statements in _statements(self._pending[:MAX_WRITES]):
             if statements > MAX_BATCH:
                 break
             taken += 1
@@ -158,6 +165,9 @@ class WriteBatcher:
         batch.sort(key=lambda w: w.key)
         try:
             counts = await self._together(batch)
+        except Unsettled as exc:
+            for write in batch:
+                _settle(write, exc=exc)
         except StoreUnavailable as exc:
             # Writes queued behind this batch would only wait as long again for the same
             # answer: a client hears "unavailable" within one timeout, not two.
@@ -181,6 +191,11 @@ class WriteBatcher:
             return await self._attempt(batch)  # once more, on a fresh connection
 
     async def _attempt(self, batch: Sequence[Write]) -> list[int]:
+        alone = self._alone
+        # A write that notifies needs a statement of its own for it: never alone.
+        if alone is not None and not any(w.notify for w in batch) and max(_statements(batch)) == 1:
+            async with alone() as conn:
+                return await _execute_all(conn, batch)
         async with self._begin() as conn:
             counts = await _execute_all(conn, batch)
             changed = [w.notify for w, n in zip(batch, counts, strict=True) if n and w.notify]
@@ -221,6 +236,21 @@ async def _execute_all(conn: Executor, batch: Sequence[Write]) -> list[int]:
     for index in sorted(alone):
         counts[index] = await _execute(conn, batch[index])
     return counts
+
+
+def _statements(writes: Sequence[Write]) -> Iterator[int]:
+    """For each write in turn, how many statements the writes up to it take together."""
+    kinds: set[tuple[Together, frozenset[str]]] = set()
+    keys: set[str] = set()
+    statements = 0
+    for write in writes:
+        kind = _shared_kind(write, keys)
+        if kind is None:
+            statements += 1
+        elif kind not in kinds:
+            kinds.add(kind)
+            statements += 1
+        yield statements
 
 
 def _shared_kind(write: Write, keys: set[str]) -> tuple[Together, frozenset[str]] | None:

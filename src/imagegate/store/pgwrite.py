@@ -14,7 +14,8 @@ there), so the same statement objects serve SQLite's engine and this writer.
 
 The batcher's rules stay: a transaction whose connection died before COMMIT was sent is
 ``NotBegun`` (nothing was committed, it may run again); one that died during COMMIT is
-``StoreUnavailable``, since the commit may have happened.
+``StoreUnavailable``, since the commit may have happened. A lone statement (``alone``)
+commits by itself: a connection lost while it runs leaves it ``Unsettled``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from imagegate.errors import StoreUnavailable
-from imagegate.store.batch import NotBegun
+from imagegate.store.batch import NotBegun, Unsettled
 from imagegate.store.engine import CONNECT_TIMEOUT_S, is_unavailable
 from imagegate.store.fastread import connection_dropped, keep_as_is
 
@@ -170,6 +171,28 @@ class PostgresWriter:
         finally:
             await pool.release(conn)
 
+    @asynccontextmanager
+    async def alone(self) -> AsyncIterator[Here]:
+        """A connection for one statement that commits by itself: one round trip, where
+        BEGIN, the statement and COMMIT took three."""
+        with _as_store_errors(before_commit=False):
+            pool = self._pool or await self._open()
+            conn = await pool.acquire(timeout=CONNECT_TIMEOUT_S)
+        try:
+            yield Here(self, conn)
+        except BaseException as exc:
+            dropped = connection_dropped(exc)
+            if dropped or not isinstance(exc, sa.exc.IntegrityError | asyncpg.PostgresError):
+                _discard(conn)  # cancelled or lost mid-statement: never reuse it
+            if dropped:
+                await pool.expire_connections()  # its siblings most likely went with it
+                raise Unsettled() from exc
+            if is_unavailable(exc):
+                raise StoreUnavailable() from exc
+            raise
+        finally:
+            await pool.release(conn)
+
     def compiled(self, statement: sa.Executable, params: dict[str, Any] | None) -> _Compiled:
         """The statement compiled for PostgreSQL with these parameter names (an INSERT's
         columns are the names given), remembered by the statement object, which is kept
@@ -219,6 +242,16 @@ def _as_store_errors(*, before_commit: bool) -> Iterator[None]:
         if dropped or is_unavailable(exc):
             raise StoreUnavailable() from exc
         raise
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """Close a connection whose statement was cut short, unless its server closed it already
+    (asyncpg then took it back into the pool)."""
+    try:
+        if not conn.is_closed():
+            conn.terminate()
+    except asyncpg.InterfaceError:  # released back to the pool
+        pass
 
 
 def _left_behind(conn: asyncpg.Connection) -> bool:

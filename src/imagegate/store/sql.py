@@ -86,19 +86,20 @@ class SqlStore:
         # Single-row writes share transactions (group commit). A worker finishing thousands
         # of tasks together holds one or two pooled connections, not the whole pool, so reads
         # (the status route) still find one and no write times out waiting for the pool.
-        self._writes = WriteBatcher(
-            self._batch_tx,
-            self._notify_all,
-            flushers=WRITE_CONNECTIONS if self.is_postgres else 1,
-        )
-        self._here = fast_writer(url, durability)
-        self._inserts = insert_together_pg if self.is_postgres else insert_together
         self._pg_writer = (
             # One connection more than the batcher's flushers, for the worker's claims.
             PostgresWriter(asyncpg_dsn(url), self.engine.dialect, WRITE_CONNECTIONS + 1)
             if self.is_postgres
             else None
         )
+        self._writes = WriteBatcher(
+            self._batch_tx,
+            self._notify_all,
+            flushers=WRITE_CONNECTIONS if self.is_postgres else 1,
+            alone=self._pg_writer.alone if self._pg_writer is not None else None,
+        )
+        self._here = fast_writer(url, durability)
+        self._inserts = insert_together_pg if self.is_postgres else insert_together
         # pysqlite opens no transaction for a SELECT, so SQLite reads need no engine of their own.
         self._reader = make_read_engine(url) or self.engine
         # Reads of one row by key (task status, API keys) bypass SQLAlchemy: the hot path.
@@ -317,7 +318,7 @@ class SqlStore:
         if self._pg_writer is not None:
             # On the batcher's raw connections: through the engine a claim, built per call,
             # was a tenth of a PostgreSQL worker's CPU.
-            async with self._pg_writer.transaction() as raw:
+            async with self._pg_writer.alone() as raw:
                 rows = (await raw.execute(CLAIM_PG, params)).rows
             claimed = [task_of_raw(r.items()) for r in rows]
         else:
