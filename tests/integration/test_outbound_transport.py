@@ -221,8 +221,25 @@ async def test_connect_error_for_a_closed_port() -> None:
     server.close()
     await server.wait_closed()
     async with client(2.0) as http:
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(httpx.ConnectError) as raised:
             await http.get(f"http://127.0.0.1:{port}/")
+    assert raised.value.request.url == f"http://127.0.0.1:{port}/"  # as httpx's send attaches it
+
+
+@on_both_loops
+async def test_a_client_with_event_hooks_sends_through_httpx_own_layers(base_url: str) -> None:
+    """The direct send is only for requests none of those layers would touch."""
+    seen: list[int] = []
+
+    async def hook(response: httpx.Response) -> None:
+        seen.append(response.status_code)
+
+    async with client(2.0) as http:
+        http.event_hooks = {"response": [hook]}
+        assert (await http.get(f"{base_url}/echo")).status_code == 200
+        streamed = await http.send(http.build_request("GET", f"{base_url}/echo"), stream=True)
+        assert (await streamed.aread()) and seen == [200, 200]
+        await streamed.aclose()
 
 
 @on_both_loops
