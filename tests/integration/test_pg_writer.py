@@ -35,14 +35,19 @@ async def end_the_sleeper(admin: asyncpg.Connection) -> None:
     )
 
 
-async def test_a_cancelled_transaction_leaves_its_connection_usable(pg_admin_url: str) -> None:
+@pytest.mark.parametrize("kind", ["transaction", "alone"])
+async def test_a_cancelled_transaction_leaves_its_connection_usable(
+    pg_admin_url: str, kind: str
+) -> None:
+    """For a transaction and for a lone statement alike."""
     with fresh_database(pg_admin_url) as url:
         writer = _writer(url)
         await writer.start()
+        begin = getattr(writer, kind)
         try:
 
             async def slow() -> None:
-                async with writer.transaction() as conn:
+                async with begin() as conn:
                     await conn.execute(SLEEP, {"s": 5})
 
             job = asyncio.create_task(slow())
@@ -51,29 +56,33 @@ async def test_a_cancelled_transaction_leaves_its_connection_usable(pg_admin_url
             with pytest.raises(asyncio.CancelledError):
                 await job
             # The pool's only connection: replaced, not handed on mid-transaction.
-            async with asyncio.timeout(5), writer.transaction() as conn:
+            async with asyncio.timeout(5), begin() as conn:
                 assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
         finally:
             await writer.close()
 
 
-async def test_a_connection_its_server_closes_mid_transaction_is_not_begun(
-    pg_admin_url: str,
+@pytest.mark.parametrize(("kind", "lost"), [("transaction", NotBegun), ("alone", Unsettled)])
+async def test_a_connection_its_server_closes_mid_statement_is_not_begun_or_unsettled(
+    pg_admin_url: str, kind: str, lost: type[Exception]
 ) -> None:
     """The server ending the backend (a restart, ``pg_terminate_backend``) hands the pool its
     connection back before the transaction's own cleanup runs: still ``NotBegun`` (the batch
-    may run again), never the pool's complaint about a released connection."""
+    may run again), never the pool's complaint about a released connection. A statement that
+    commits by itself may have committed when it is lost: ``Unsettled``, not run again. The
+    next one gets a fresh connection either way."""
     with fresh_database(pg_admin_url) as url:
         writer = _writer(url)
         await writer.start()
         admin = await asyncpg.connect(asyncpg_dsn(url))
+        begin = getattr(writer, kind)
         try:
             ending = asyncio.create_task(end_the_sleeper(admin))
-            with pytest.raises(NotBegun):
-                async with writer.transaction() as conn:
+            with pytest.raises(lost):
+                async with begin() as conn:
                     await conn.execute(SLEEP, {"s": 5})
             await ending
-            async with asyncio.timeout(5), writer.transaction() as conn:
+            async with asyncio.timeout(5), begin() as conn:
                 assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
         finally:
             await admin.close()
@@ -128,37 +137,4 @@ async def test_a_lone_statement_commits_by_itself(pg_admin_url: str) -> None:
                 found = await conn.execute(sa.text("SELECT id FROM t"))
             assert list(found.scalars()) == [1]
         finally:
-            await writer.close()
-
-
-async def test_a_lone_statement_whose_connection_is_lost_is_unsettled(pg_admin_url: str) -> None:
-    """Lost while it runs, a statement that commits by itself may have committed: neither
-    ``NotBegun`` (which would run it again) nor a driver error. The next one gets a fresh
-    connection, as does the next one after a cancelled statement."""
-    with fresh_database(pg_admin_url) as url:
-        writer = _writer(url)
-        await writer.start()
-        admin = await asyncpg.connect(asyncpg_dsn(url))
-        try:
-            ending = asyncio.create_task(end_the_sleeper(admin))
-            with pytest.raises(Unsettled):
-                async with writer.alone() as conn:
-                    await conn.execute(SLEEP, {"s": 5})
-            await ending
-            async with asyncio.timeout(5), writer.alone() as conn:
-                assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
-
-            async def slow() -> None:
-                async with writer.alone() as conn:
-                    await conn.execute(SLEEP, {"s": 5})
-
-            job = asyncio.create_task(slow())
-            await asyncio.sleep(0.3)
-            job.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await job
-            async with asyncio.timeout(5), writer.alone() as conn:
-                assert (await conn.execute(SLEEP, {"s": 0})).rowcount == 1
-        finally:
-            await admin.close()
             await writer.close()
