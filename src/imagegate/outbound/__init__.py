@@ -47,21 +47,19 @@ class Client(httpx.AsyncClient):
         follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Response:
         direct = self._direct
-        plain = (
-            direct is not None
-            and not stream
-            and auth is httpx.USE_CLIENT_DEFAULT
-            and follow_redirects is httpx.USE_CLIENT_DEFAULT
-            and self.auth is None
-            and not self.follow_redirects
-            and not any(self.event_hooks.values())
-            and not self.is_closed
+        layered = (
+            stream
+            or auth is not httpx.USE_CLIENT_DEFAULT
+            or follow_redirects is not httpx.USE_CLIENT_DEFAULT
+            or self.auth is not None
+            or self.follow_redirects
+            or any(self.event_hooks.values())
+            or self.is_closed
         )
-        if not plain:
+        if direct is None or layered:
             return await super().send(
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
-        assert direct is not None
         try:
             response = await direct.handle_async_request(request)
             response.request = request

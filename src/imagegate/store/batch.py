@@ -62,11 +62,6 @@ class Executor(Protocol):
 
 
 Begin = Callable[[], AbstractAsyncContextManager[Executor]]
-# A connection on which one statement commits by itself, in one round trip: PostgreSQL's
-# extended protocol runs a lone statement in a transaction of its own. A batch of one
-# statement runs there rather than inside BEGIN and COMMIT, two round trips fewer, each of
-# which waited for a turn of a busy loop (a worker's completion: 3 round trips down to 1).
-BeginAlone = Callable[[], AbstractAsyncContextManager[Executor]]
 # Sends the notifications of a batch's changed writes inside its transaction: (channel, payload).
 Notify = Callable[[Executor, Sequence[tuple[str, str]]], Awaitable[None]]
 
@@ -98,8 +93,12 @@ class WriteBatcher:
     """
 
     def __init__(
-        self, begin: Begin, notify: Notify, *, flushers: int = 1, alone: BeginAlone | None = None
+        self, begin: Begin, notify: Notify, *, flushers: int = 1, alone: Begin | None = None
     ) -> None:
+        """``alone``, where given, opens a connection on which one statement commits by
+        itself (PostgreSQL runs a lone statement in a transaction of its own): a batch of one
+        statement runs there, one round trip where BEGIN, it and COMMIT took three, each of
+        which waited for a turn of a busy loop."""
         self._begin = begin
         self._alone = alone
         self._notify = notify

@@ -234,14 +234,15 @@ class SqlStore:
         return task_of(row) if row else None
 
     async def get_task(self, task_id: str, *, recent: bool = False) -> Task | None:
-        held = self._held.task(task_id)
-        if held is not None:
-            return held
         if recent:
             self._catch_up()
             kept = self.live.get(task_id)
             if kept is not None:
                 return kept
+        elif (held := self._held.task(task_id)) is not None:
+            # Its own run, reading it back; a poll never names a held task (its id is given
+            # out only once it is written), so the status route does not look here.
+            return held
         mark = self.live.mark()  # before the read is sent (``LiveTasks.keep``)
         row = await self._first(tasks.c.id, task_id)
         if row is None:
