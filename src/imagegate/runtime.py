@@ -125,14 +125,18 @@ class Runtime:
             http=http,
         )
 
-    async def start(self, *, run_worker: bool) -> None:
+    async def start(self, *, run_worker: bool, serves_api: bool = True) -> None:
+        """Open the store and storage; ``serves_api`` is False in a process of workers only,
+        which hears only of new tasks (``store.notify``)."""
         await self.store.start()
         await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
         tune_collector()
         if self.store.is_postgres:
             # Other processes' new and finished tasks reach this one through NOTIFY.
-            listener = Listener(self.store.url, self.signals, self.store.live)
+            listener = Listener(
+                self.store.url, self.signals, self.store.live, serves_api=serves_api
+            )
             self._background.append(asyncio.create_task(listener.run(), name="listener"))
         if run_worker:
             self.start_worker(beside_api=True)

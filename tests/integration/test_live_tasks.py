@@ -48,13 +48,15 @@ class Poller:
 
 
 @contextlib.asynccontextmanager
-async def two_processes(admin_url: str) -> AsyncIterator[tuple[Poller, SqlStore]]:
+async def two_processes(
+    admin_url: str, *, serves_api: bool = True
+) -> AsyncIterator[tuple[Poller, SqlStore]]:
     with fresh_database(admin_url) as url:
         poller, other = SqlStore(url), SqlStore(url)
         await poller.start()
         await other.start()
         poller.live.ttl_s = 60.0  # long enough never to lapse during a test
-        listener = Listener(url, Signals(), poller.live, reconnect_s=0.05)
+        listener = Listener(url, Signals(), poller.live, reconnect_s=0.05, serves_api=serves_api)
         listening = asyncio.create_task(listener.run())
         await asyncio.wait_for(listener.connected.wait(), 10)
         dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -104,6 +106,31 @@ async def test_polls_come_from_memory_until_another_process_changes_the_task(
         (_,) = await other.claim("w2", 1, retry_at + 1, 60)
         assert await other.complete(task.id, "w2", [IMAGE])
         await eventually(lambda: shows("completed", 100))
+
+
+async def test_a_process_of_workers_only_hears_of_new_tasks_and_reads_every_poll(
+    pg_admin_url: str,
+) -> None:
+    async with two_processes(pg_admin_url, serves_api=False) as (worker, other):
+        signals = worker.listener.signals
+        signals.new_work.clear()
+        task = await other.create_task(new_task())
+        await eventually(lambda: _is_set(signals.new_work))
+        # No notice of changes is heard, so nothing read is remembered: a change made behind
+        # the store's back shows at once.
+        assert not worker.store.live.trusted
+        await worker.recent(task.id)
+        await worker.behind_its_back("UPDATE tasks SET progress = 42 WHERE id = $1", task.id)
+        assert (await worker.recent(task.id)).progress == 42
+        # Nor of finishes: nobody in such a process waits for one.
+        waiting = asyncio.create_task(signals.wait_finished(task.id, 0.5))
+        (_,) = await other.claim("w1", 1, time.time() + 1, 60)
+        assert await other.complete(task.id, "w1", [IMAGE])
+        assert not await waiting
+
+
+async def _is_set(event: asyncio.Event) -> bool:
+    return event.is_set()
 
 
 async def poller_sees_run_after(poller: Poller, task_id: str, run_after: float) -> bool:

@@ -136,7 +136,7 @@ async def _run_worker(settings: Settings) -> None:
     from imagegate.runtime import Runtime
 
     runtime = Runtime.build(settings)
-    await runtime.start(run_worker=False)
+    await runtime.start(run_worker=False, serves_api=False)
     worker_ = runtime.start_worker()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

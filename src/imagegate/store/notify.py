@@ -7,6 +7,11 @@ the three channels and turns each notification into a ``Signals`` call or a ``Li
 one. For the signals notifications are only hints: a listener that was disconnected misses
 some, so on every (re)connect it raises the new-work signal and the worker looks at the store
 itself. The store's memory of live tasks is trusted only while the listener is connected.
+
+A process that serves no API (``imagegate worker``) listens for new tasks only: nobody there
+waits for a finish or reads a status, and a worker finishing 10,000 tasks at once would
+otherwise take 10,000 notices of its own finishes on its busy loop. Its store then never
+trusts what it remembers of live tasks: every read goes to the database.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ class Listener:
         *,
         reconnect_s: float = 1.0,
         check_s: float = 5.0,
+        serves_api: bool = True,
     ) -> None:
         self.dsn = asyncpg_dsn(url)
+        self.serves_api = serves_api
         self.signals = signals
         self.live = live
         self.reconnect_s = reconnect_s
@@ -67,9 +74,10 @@ class Listener:
         try:
             conn.add_termination_listener(on_lost)
             await conn.add_listener(NEW_TASK_CHANNEL, self._on_new_task)
-            await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
-            await conn.add_listener(CHANGED_CHANNEL, self._on_changed)
-            self.live.trust()
+            if self.serves_api:
+                await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
+                await conn.add_listener(CHANGED_CHANNEL, self._on_changed)
+                self.live.trust()
             self.connected.set()
             # Anything created while we were away was not announced to us: look now.
             self.signals.work_available()
