@@ -140,10 +140,17 @@ class TaskRun:
         self._journal = asyncio.Lock()
         self._state = task.upstream or UpstreamState(route="")
         self._provider: Provider | None = None
-        # What a caller in this process may answer from without reading back: the task as its
-        # final write stored it (None until that write succeeded), and the stored images' bytes.
-        self.outcome: Task | None = None
+        # What a caller in this process may answer from without reading back: what the final
+        # write changed (None until that write succeeded; see ``outcome``), and the stored
+        # images' bytes.
+        self._final: dict[str, Any] | None = None
         self.blobs: dict[str, bytes] = {}
+
+    @property
+    def outcome(self) -> Task | None:
+        """The task as its final write stored it; built only when asked for (a synchronous
+        request's caller), not by each of a worker's thousands of claimed runs."""
+        return None if self._final is None else replace(self.task, **self._final)
 
     async def execute(self) -> None:
         spec = self.ctx.catalog.model(self.task.model)
@@ -174,22 +181,23 @@ class TaskRun:
             await self._finish_failed(fail.message, fail.code)
             return
         if await asyncio.shield(self.ctx.store.complete(self.task.id, self.ctx.owner, stored)):
-            self.outcome = replace(
-                self.task, status=TaskStatus.COMPLETED, images=tuple(stored), progress=100
-            )
+            self._final = {
+                "status": TaskStatus.COMPLETED,
+                "images": tuple(stored),
+                "progress": 100,
+            }
         self.ctx.signals.finished(self.task.id)
 
     async def _finish_failed(self, message: str, code: str, *, cancelled: bool = False) -> None:
         if await asyncio.shield(
             self.ctx.store.fail(self.task.id, self.ctx.owner, message, code, cancelled=cancelled)
         ):
-            self.outcome = replace(
-                self.task,
-                status=TaskStatus.FAILED,
-                error=message,
-                error_code=code,
-                cancelled=cancelled,
-            )
+            self._final = {
+                "status": TaskStatus.FAILED,
+                "error": message,
+                "error_code": code,
+                "cancelled": cancelled,
+            }
         self.ctx.signals.finished(self.task.id)
 
     # --- routes -------------------------------------------------------------------------
