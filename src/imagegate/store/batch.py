@@ -181,7 +181,8 @@ class WriteBatcher:
         finally:
             # Cancelled mid-flush (the process is stopping): nobody may wait forever.
             for write in batch:
-                _settle(write, exc=StoreUnavailable())
+                if not write.result.done():  # an exception made only where one is raised
+                    _settle(write, exc=StoreUnavailable())
 
     async def _together(self, batch: Sequence[Write]) -> list[int]:
         try:
