@@ -196,8 +196,8 @@ class TaskService:
         if not job.done():
             await self.store.persist(task.id)  # its id is given out
             return SyncResult(task, {})  # still running: the caller answers the task object
-        if result.outcome is not None:
-            return SyncResult(result.outcome, result.blobs)
+        if (outcome := result.outcome) is not None:  # built on each read: read once
+            return SyncResult(outcome, result.blobs)
         if self.store.drop_held(task.id):
             # The run ended without any write it could make (the store failed it): nothing
             # of it is stored, and nothing goes on elsewhere. Nobody was told of it either.
