@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import gc
 import logging
 from dataclasses import dataclass, field
 
 import httpx
 
-from imagegate import catalog_file, outbound
+from imagegate import catalog_file, collector, outbound
 from imagegate.catalog import Catalog, default_catalog
 from imagegate.config import Settings
 from imagegate.engine.models import Task
@@ -42,26 +40,6 @@ log = logging.getLogger("imagegate")
 def load_catalog(settings: Settings) -> Catalog:
     builtin = default_catalog(settings.local_latency, settings.local_failure_rate)
     return catalog_file.load_catalog(settings.config, builtin=builtin)
-
-
-# Allocations between the collector's youngest passes (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 10_000
-
-
-@functools.cache  # once per process: the collector is the process's
-def tune_collector() -> None:
-    """Fewer and cheaper passes of the cyclic garbage collector, once the process is loaded.
-
-    A worker finishing 10,000 tasks held at once spent 1.05 s of an 8 s run in the collector,
-    0.81 s of it in full passes (one paused the loop for 175 ms). What is loaded by now
-    (modules, the app, its engines) lives as long as the process, so it is frozen out of
-    every pass; and young passes run after 10,000 allocations instead of 700, so fewer
-    objects that were about to be freed anyway survive into the older generations, whose
-    passes cost more. Same run: 0.36-0.5 s in the collector, no full pass."""
-    gc.collect()  # garbage of the start-up is not kept for good
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 @dataclass
@@ -131,7 +109,7 @@ class Runtime:
         await self.store.start()
         await self.storage.start()
         await self.keys.bootstrap(self.settings.api_keys)
-        tune_collector()
+        collector.tune()
         if self.store.is_postgres:
             # Other processes' new and finished tasks reach this one through NOTIFY.
             listener = Listener(

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from imagegate import collector
 from imagegate.config import Settings
 from imagegate.keys import new_key, record_for
 
@@ -98,6 +99,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API (and, unless --no-worker, an in-process worker)."""
+    collector.pause()
     settings = settings_from(data_dir, config)
     _logging(settings)
     first_key = _checked(_prepare(settings))
@@ -127,6 +129,7 @@ def serve(
 
 def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Run task workers without the API; any number may share one database."""
+    collector.pause()
     settings = settings_from(data_dir, config)
     _logging(settings)
     _checked(_run_worker(settings))
