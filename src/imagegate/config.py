@@ -16,6 +16,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# Database URL schemes as people write them -> the async driver the store runs on.
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
 
 
 def parse_duration(value: Any) -> float:
@@ -47,7 +55,11 @@ def parse_latency(value: str) -> tuple[float, float]:
 class Settings(BaseSettings):
     """Everything a gateway process needs to know, from ``IMAGEGATE_*`` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="IMAGEGATE_", extra="ignore")
+    # Inputs are left out of errors: a bad key or database URL is printed at start, and
+    # either may hold a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGEGATE_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Path("imagegate-data")
     database_url: str | None = None
@@ -96,6 +108,21 @@ class Settings(BaseSettings):
             if not key.startswith("sk-") or len(key) < 8:
                 raise ValueError("every key must start with 'sk-' and be at least 8 characters")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        """``postgresql://`` (as libpq and most tools write it) means asyncpg; a URL naming a
+        driver the store does not run on fails at start, not with an import error later."""
+        if not value:
+            return value
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in _DRIVERS:
+            raise ValueError(
+                "expected a postgresql:// (or postgresql+asyncpg://) or sqlite:/// URL, "
+                f"got one starting {scheme + sep!r}"
+            )
+        return f"{_DRIVERS[scheme]}://{rest}"
 
     @field_validator("local_latency")
     @classmethod
