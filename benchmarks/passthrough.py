@@ -4,7 +4,10 @@ Both proxies run 2 server processes in front of ``benchmarks.upstream`` and rece
 synchronous ``POST /v1/images/generations``. Requests/s is measured with many connections
 (the best of three rounds); added latency with one connection (no queueing), as the
 difference between the proxy's quantile and the same quantile measured directly against the
-upstream in the same run.
+upstream in the same run. Every server is up for the whole benchmark and the rounds take
+turns (one round of each, then the next), as the polling benchmark alternates with its
+baseline: the machine's speed drifts within minutes, and measuring one proxy's rounds after
+the other's handed that drift to the ratio.
 
 imagegate does more than forward: it stores the task, checks and stores the image, and
 serves it from its own storage. LiteLLM, pinned at ``litellm[proxy]==1.106.2``, runs from its
@@ -14,6 +17,7 @@ cost map and no telemetry. The quick setting skips LiteLLM and compares with the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -101,66 +105,83 @@ def _plan(url: str, connections: int, duration: float) -> dict[str, Any]:
     return {"url": url, "connections": connections, "duration_s": duration, "calls": [call]}
 
 
-def measure(opts: Options, url: str) -> tuple[LoadResult, LoadResult]:
-    """(throughput with many connections, the best of ``BUSY_ROUNDS``; latency with one)."""
+Pair = tuple[LoadResult, LoadResult]
+
+
+def measure(opts: Options, urls: dict[str, str]) -> tuple[dict[str, Pair], dict[str, list[float]]]:
+    """For each named server: (throughput with many connections, the best of ``BUSY_ROUNDS``;
+    latency with one), and every round's requests/s. Round ``r`` measures every server once,
+    starting ``r`` places further along, so none always goes first."""
     duration = 2.0 if opts.quick else 8.0
-    run_load(_plan(url, CONNECTIONS, 1.0), opts.wrk)  # warm pools and caches
-    rounds = [run_load(_plan(url, CONNECTIONS, duration), opts.wrk) for _ in range(BUSY_ROUNDS)]
-    calm = run_load(_plan(url, 1, duration), opts.wrk)
-    for result in (*rounds, calm):
+    for url in urls.values():
+        run_load(_plan(url, CONNECTIONS, 1.0), opts.wrk)  # warm pools and caches
+    names = list(urls)
+    busy: dict[str, list[LoadResult]] = {name: [] for name in names}
+    for turn in range(BUSY_ROUNDS):
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            busy[name].append(run_load(_plan(urls[name], CONNECTIONS, duration), opts.wrk))
+    calm = {name: run_load(_plan(url, 1, duration), opts.wrk) for name, url in urls.items()}
+    for result in [*calm.values(), *(r for rounds in busy.values() for r in rounds)]:
         if result.errors:
-            raise RuntimeError(f"{result.errors} failed requests against {url}")
-    return max(rounds, key=lambda r: r.rps), calm
+            raise RuntimeError(f"{result.errors} failed requests during the passthrough benchmark")
+    best = {name: (max(busy[name], key=lambda r: r.rps), calm[name]) for name in names}
+    return best, {name: [r.rps for r in rounds] for name, rounds in busy.items()}
 
 
 def run(opts: Options) -> list[Row]:
     log_dir = opts.root / "passthrough-logs"
-    up = upstream(log_dir).start(ready_path="/health")
-    with running(up):
-        direct = measure(opts, up.url)
-        ours = {url: _ours(opts, up.url, url) for url in opts.backends()}
-        theirs = None
+    with contextlib.ExitStack() as stack:
+        up = upstream(log_dir)
+        urls = {"direct": _started(stack, up, "/health")}
+        for postgres_url in opts.backends():
+            backend = "postgres" if postgres_url else "sqlite"
+            s = stack.enter_context(setup(opts.root, f"passthrough-{backend}", postgres_url))
+            urls[backend] = _started(stack, gateway(s, up.url, opts.processes), "/healthz")
         if not opts.quick:
             proxy = litellm(log_dir, up.url, opts.processes)
-            proxy.start("/health/liveliness", 300)
-            with running(proxy):
-                theirs = measure(opts, proxy.url)
+            urls["litellm"] = _started(stack, proxy, "/health/liveliness", 300)
+        results, rounds = measure(opts, urls)
+    direct, theirs = results.pop("direct"), results.pop("litellm", None)
     return [
-        _row(direct, pair, theirs, opts.processes, "postgres" if url else "sqlite")
-        for url, pair in ours.items()
+        _row(direct, pair, theirs, opts.processes, backend, rounds)
+        for backend, pair in results.items()
     ]
 
 
-def _ours(
-    opts: Options, upstream_url: str, postgres_url: str | None
-) -> tuple[LoadResult, LoadResult]:
-    name = f"passthrough-{'pg' if postgres_url else 'sqlite'}"
-    with setup(opts.root, name, postgres_url) as s:
-        gw = gateway(s, upstream_url, opts.processes).start()
-        with running(gw):
-            return measure(opts, gw.url)
+def _started(stack: contextlib.ExitStack, proc: Proc, ready: str, timeout: float = 120.0) -> str:
+    """Start ``proc``, stopped when ``stack`` closes (even if it never became ready); its URL."""
+    stack.enter_context(running(proc))
+    proc.start(ready, timeout)
+    return proc.url
 
 
 def _added(result: LoadResult, direct: LoadResult) -> tuple[float, float]:
     return result.p50_ms - direct.p50_ms, result.p99_ms - direct.p99_ms
 
 
-def _describe(name: str, pair: tuple[LoadResult, LoadResult], direct: LoadResult) -> str:
+def _describe(name: str, pair: Pair, direct: LoadResult) -> str:
     p50, p99 = _added(pair[1], direct)
     return f"{name} {pair[0].rps:,.0f} req/s, added p50 {fmt_ms(p50)}, p99 {fmt_ms(p99)}"
 
 
 def _row(
-    direct: tuple[LoadResult, LoadResult],
-    ours: tuple[LoadResult, LoadResult],
-    theirs: tuple[LoadResult, LoadResult] | None,
+    direct: Pair,
+    ours: Pair,
+    theirs: Pair | None,
     processes: int,
     backend: str,
+    rounds: dict[str, list[float]],
 ) -> Row:
-    figures = {
+    figures: dict[str, object] = {
         name: {"busy": pair[0].__dict__, "calm": pair[1].__dict__}
         for name, pair in (("direct", direct), ("imagegate", ours), ("litellm", theirs))
         if pair is not None
+    }
+    figures["rounds_rps"] = {
+        name: rounds[key]
+        for name, key in (("direct", "direct"), ("imagegate", backend), ("litellm", "litellm"))
+        if key in rounds
     }
     setup_text = f"imagegate on {backend}, {procs(processes)} each, {CONNECTIONS} conns / 1 conn"
     target = ">= 10x req/s, <= 1/5 added p50"
