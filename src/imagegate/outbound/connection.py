@@ -143,10 +143,19 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.resume_reading()
 
-    async def write(self, data: bytes) -> None:
+    @property
+    def writable(self) -> bool:
+        """Whether the socket takes more now (``write_now`` then needs no wait)."""
+        return self._can_write is None
+
+    def write_now(self, data: bytes) -> None:
+        """Hand ``data`` to the socket; it may be full afterwards (see ``writable``)."""
         if self.closed or self.transport is None:
             raise self._error or ConnectionClosed("the connection is closed")
         self.transport.write(data)
+
+    async def write(self, data: bytes) -> None:
+        self.write_now(data)
         if self._can_write is not None:
             await self._can_write
             if self.closed:
@@ -160,11 +169,17 @@ class Connection(asyncio.Protocol):
 
     async def read(self) -> bytes:
         """The response body's next chunk; ``b""`` once it has all been read."""
-        while not self._body:
+        while (chunk := self.ready()) is None:
+            await self._wait()
+        return chunk
+
+    def ready(self) -> bytes | None:
+        """``read`` when it would not wait: the next chunk, ``b""`` at the end, or None."""
+        if not self._body:
             if self._done:
                 self._exchanging = False
                 return b""
-            await self._wait()
+            return None
         chunk = self._body.popleft()
         self._buffered -= len(chunk)
         if self.transport is not None and self._buffered <= HIGH_WATER:

@@ -20,6 +20,8 @@ import httpx
 from imagegate.outbound.connection import Connection, ConnectionClosed, MalformedResponse
 
 Origin = tuple[bytes, bytes, int]
+# A response's status, reason phrase and headers.
+_Head = tuple[int, bytes, list[tuple[bytes, bytes]]]
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 DEFAULT_LIMITS = httpx.Limits()  # httpx's: 100 connections, 20 kept idle for 5 s
 
@@ -58,6 +60,36 @@ class Transport(httpx.AsyncBaseTransport):
         self._closing = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        origin, connection, head = await self._exchange(request)
+        stream = _ResponseStream(self, origin, connection, _read_timeout(request))
+        return _response(head, stream)
+
+    async def fetch(self, request: httpx.Request) -> httpx.Response:
+        """The response read to its end: ``handle_async_request`` and ``aread`` in one, without
+        the stream's async iteration and a timeout per chunk (a chunk already received needs
+        no wait, so only a wait gets a timeout, as httpx's read timeout is per read)."""
+        origin, connection, head = await self._exchange(request)
+        chunks = []
+        try:
+            while True:
+                chunk = connection.ready()
+                if chunk is None:
+                    with _translated(httpx.ReadTimeout, httpx.ReadError):
+                        async with asyncio.timeout(_read_timeout(request)):
+                            chunk = await connection.read()
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except BaseException:
+            self._discard(connection)
+            raise
+        self._give_back(origin, connection)
+        response = _response(head, httpx.ByteStream(b"".join(chunks)))
+        response.read()  # decodes a compressed body, as ``aread`` would
+        return response
+
+    async def _exchange(self, request: httpx.Request) -> tuple[Origin, Connection, _Head]:
+        """Send ``request`` on a pooled (or new) connection and read the response's head."""
         url = request.url
         if url.raw_scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
@@ -73,17 +105,16 @@ class Transport(httpx.AsyncBaseTransport):
         try:
             connection.begin(head_only=request.method == "HEAD")
             with _translated(httpx.WriteTimeout, httpx.WriteError):
-                async with asyncio.timeout(timeouts.get("write")):
-                    await _send_request(connection, request)
+                if not _sent_at_once(connection, request):
+                    async with asyncio.timeout(timeouts.get("write")):
+                        await _send_request(connection, request)
             with _translated(httpx.ReadTimeout, httpx.RemoteProtocolError):
                 async with asyncio.timeout(timeouts.get("read")):
-                    status, reason, headers = await connection.head()
+                    head = await connection.head()
         except BaseException:
             self._discard(connection)
             raise
-        stream = _ResponseStream(self, origin, connection, timeouts.get("read"))
-        extensions = {"http_version": b"HTTP/1.1", "reason_phrase": reason}
-        return httpx.Response(status, headers=headers, stream=stream, extensions=extensions)
+        return origin, connection, head
 
     async def aclose(self) -> None:
         self._closing = True
@@ -186,15 +217,40 @@ class Transport(httpx.AsyncBaseTransport):
         return connection
 
 
-async def _send_request(connection: Connection, request: httpx.Request) -> None:
+def _read_timeout(request: httpx.Request) -> float | None:
+    timeout: float | None = request.extensions.get("timeout", {}).get("read")
+    return timeout
+
+
+def _response(head: _Head, stream: httpx.AsyncByteStream) -> httpx.Response:
+    status, reason, headers = head
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": reason}
+    return httpx.Response(status, headers=headers, stream=stream, extensions=extensions)
+
+
+def _head(request: httpx.Request) -> bytes:
     head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
     head += [b"%s: %s\r\n" % pair for pair in request.headers.raw]
     head.append(b"\r\n")
+    return b"".join(head)
+
+
+def _sent_at_once(connection: Connection, request: httpx.Request) -> bool:
+    """Hand a request with its body in memory to the socket without waiting, when the socket
+    takes it (the usual case, which then needs no write timeout); False when it is streamed
+    or the socket is full, for ``_send_request`` to send."""
+    if not isinstance(request.stream, httpx.ByteStream) or not connection.writable:
+        return False
+    connection.write_now(_head(request) + request.content)
+    return True
+
+
+async def _send_request(connection: Connection, request: httpx.Request) -> None:
     if isinstance(request.stream, httpx.ByteStream):
-        await connection.write(b"".join(head) + request.content)
+        await connection.write(_head(request) + request.content)
         return
     chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
-    await connection.write(b"".join(head))
+    await connection.write(_head(request))
     async for chunk in request.stream:  # type: ignore[union-attr]
         if chunk:
             await connection.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
