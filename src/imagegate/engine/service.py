@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imagegate.catalog import Catalog
@@ -176,8 +176,7 @@ class TaskService:
     ) -> SyncResult:
         until = time.monotonic() + within_s
         task = self._new_task(key_id, create)
-        task = replace(
-            task,
+        task = task.evolve(
             status=TaskStatus.PROCESSING,
             attempts=1,
             lease_owner=runner.owner,

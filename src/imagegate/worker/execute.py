@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -150,7 +150,7 @@ class TaskRun:
     def outcome(self) -> Task | None:
         """The task as its final write stored it; built only when asked for (a synchronous
         request's caller), not by each of a worker's thousands of claimed runs."""
-        return None if self._final is None else replace(self.task, **self._final)
+        return None if self._final is None else self.task.evolve(**self._final)
 
     async def execute(self) -> None:
         spec = self.ctx.catalog.model(self.task.model)
