@@ -34,6 +34,7 @@ def test_quick_benchmarks_print_a_table_and_save_every_result(tmp_path: Path) ->
     assert "| benchmark" in done.stdout
     saved = json.loads(results.read_text())
     assert saved["quick"] is True
+    assert len(saved["python_loop_s"]) == 2 and all(s > 0 for s in saved["python_loop_s"])
     assert {row["benchmark"] for row in saved["rows"]} == BENCHMARKS
     for row in saved["rows"]:
         assert row["result"] and row["baseline"] and row["ratio"] is not None
